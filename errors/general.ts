@@ -1,0 +1,8 @@
+import type { ErrorSection } from './spec.js';
+
+/** Refusals that belong to no single part: configuration, input handling, internal faults. */
+export const generalErrors = {
+  CONFIG_INVALID: { status: 500, message: 'The configuration is invalid.' },
+  INTERNAL: { status: 500, message: 'An internal error occurred.' },
+  BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+} as const satisfies ErrorSection;
