@@ -1,0 +1,91 @@
+import type { Principal } from '../protocol/principal.js';
+import { parseTopic } from '../protocol/topics.js';
+
+/**
+ * The ACL of DESIGN.md, deny by default. `{self}` stands for the principal's own id (device id, or the
+ * service's client id). Patterns use MQTT wildcards; a request is allowed only if every topic it can reach
+ * lies inside one allowed pattern, compared level by level (never by string prefix).
+ */
+interface Rules {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+const PRESENCE = ['$SYS/+/new/clients', '$SYS/+/disconnect/clients'];
+
+const table = {
+  device: {
+    publish: ['devices/{self}/telemetry', 'devices/{self}/rekey/request', 'devices/{self}/rekey/ack'],
+    subscribe: ['devices/{self}/rekey', 'devices/{self}/cmd/#'],
+  },
+  kdc: {
+    publish: ['devices/+/rekey', 'services/+/rekey'],
+    subscribe: ['devices/+/rekey/request', 'devices/+/rekey/ack', 'services/+/rekey/request', 'services/+/rekey/ack', ...PRESENCE],
+  },
+  consumer: {
+    publish: ['services/{self}/rekey/request', 'services/{self}/rekey/ack'],
+    subscribe: ['devices/+/telemetry', 'services/{self}/rekey'],
+  },
+  operator: {
+    publish: ['devices/+/cmd/#'],
+    subscribe: ['devices/+/telemetry'],
+  },
+} as const satisfies Record<string, Rules>;
+
+function rulesOf(principal: Principal): Rules {
+  return principal.kind === 'device' ? table.device : table[principal.role];
+}
+
+function selfOf(principal: Principal): string {
+  return principal.kind === 'device' ? principal.id : principal.clientId;
+}
+
+function expand(pattern: string, self: string): string[] {
+  return pattern.split('/').map((level) => (level === '{self}' ? self : level));
+}
+
+/** True when every topic `filter` matches is also matched by `pattern` (both as topic levels). */
+function covers(pattern: readonly string[], filter: readonly string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i];
+    const f = filter[i];
+    if (p === '#') return true;
+    if (f === undefined) return false;
+    if (f === '#') return false;
+    if (p === '+') continue;
+    if (f === '+' || f !== p) return false;
+  }
+  return filter.length === pattern.length;
+}
+
+/** A topic or filter whose levels are well formed ([MQTT-4.7.1-2], [MQTT-4.7.1-3], [MQTT-4.7.3-2]). */
+function wellFormed(levels: readonly string[], allowWildcards: boolean): boolean {
+  return levels.every((level, i) => {
+    if (level.includes('\u0000')) return false;
+    if (level === '+' || level === '#') return allowWildcards && (level === '+' || i === levels.length - 1);
+    return !level.includes('+') && !level.includes('#');
+  });
+}
+
+function allowed(patterns: readonly string[], principal: Principal, levels: readonly string[]): boolean {
+  const self = selfOf(principal);
+  return patterns.some((pattern) => covers(expand(pattern, self), levels));
+}
+
+export function mayPublish(principal: Principal, topic: string, retain: boolean): boolean {
+  const levels = topic.split('/');
+  if (!wellFormed(levels, false)) return false;
+  if (retain && isRekeyTopic(topic)) return false;
+  return allowed(rulesOf(principal).publish, principal, levels);
+}
+
+export function maySubscribe(principal: Principal, filter: string): boolean {
+  const levels = filter.split('/');
+  if (!wellFormed(levels, true)) return false;
+  return allowed(rulesOf(principal).subscribe, principal, levels);
+}
+
+/** Grants are never retained: a retained grant would be replayed to every later subscriber. */
+function isRekeyTopic(topic: string): boolean {
+  return parseTopic(topic)?.kind === 'rekey';
+}

@@ -1,0 +1,116 @@
+import { once } from 'node:events';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type TLSSocket } from 'node:tls';
+import { Aedes } from 'aedes';
+import { RevocationCache } from '../store/revocation-cache.js';
+import { securityHooks } from './hooks.js';
+import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
+import { resolveBrokerOptions, type BrokerOptionsInput, type BrokerTls } from './options.js';
+import { limitPacketSize } from './packet-limit.js';
+import { SessionRegistry } from './sessions.js';
+
+export interface FleetBroker {
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  /** Reloads the CA bundle and server certificate for new connections; open sessions stay. */
+  reloadTls(): Promise<void>;
+  /** Stops accepting, closes every session, releases the store subscriptions. */
+  close(): Promise<void>;
+  readonly metrics: BrokerMetrics;
+  readonly sessions: SessionRegistry;
+}
+
+function secureContextOptions(tls: BrokerTls) {
+  return { ca: [...tls.ca], cert: tls.cert, key: tls.key };
+}
+
+/** Builds the broker: Aedes behind a mutual-TLS listener, identity from the certificate, ACL, live revocation. */
+export async function createBroker(input: BrokerOptionsInput): Promise<FleetBroker> {
+  const opts = resolveBrokerOptions(input);
+  const log = opts.logger.child({ component: 'broker' });
+  const metrics = createBrokerMetrics();
+  const sessions = new SessionRegistry(metrics, log);
+  const revocations = await RevocationCache.open(opts.store);
+
+  const aedes = await Aedes.createBroker({
+    ...(opts.cluster ? { mq: opts.cluster.mq, persistence: opts.cluster.persistence } : {}),
+    queueLimit: opts.queueLimit,
+    maxInflightInbound: opts.maxInflightMessages,
+    ...securityHooks({ sessions, revocations, metrics, log, keepalive: opts.keepalive }),
+  });
+  aedes.on('clientReady', (client) => {
+    metrics.connects.inc();
+    metrics.connected.set(sessions.size);
+    log.info({ event: 'connect', clientId: client.id }, 'client connected');
+  });
+  aedes.on('clientDisconnect', (client) => log.info({ event: 'disconnect', clientId: client.id }, 'client disconnected'));
+
+  const stopRevoked = opts.store.on('revoked', (event) => {
+    if (sessions.kickRevoked(event.serials, undefined, new Date(event.at)) > 0) metrics.connected.set(sessions.size);
+  });
+  const stopDeviceRevoked = opts.store.on('device-changed', (event) => {
+    if (event.status !== 'revoked') return;
+    if (sessions.kickRevoked([], event.deviceId, new Date()) > 0) metrics.connected.set(sessions.size);
+  });
+
+  const server = createServer({
+    ...secureContextOptions(await opts.tls()),
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    const client = aedes.handle(socket);
+    limitPacketSize(client, opts.maxPacketBytes, (length) => {
+      metrics.refusals.inc({ reason: 'packet-size' });
+      log.warn({ event: 'packet-refused', clientId: client.id, length, limit: opts.maxPacketBytes }, 'packet too large');
+    });
+    socket.once('close', () => {
+      sessions.remove(client);
+      metrics.connected.set(sessions.size);
+    });
+  });
+  server.on('tlsClientError', (err, socket) => {
+    metrics.refusals.inc({ reason: 'tls' });
+    log.warn({ event: 'tls-refused', remote: socket.remoteAddress, error: err.message }, 'TLS handshake refused');
+  });
+
+  const reloadTls = async () => {
+    server.setSecureContext(secureContextOptions(await opts.tls()));
+    log.info({ event: 'tls-reloaded' }, 'TLS material reloaded');
+  };
+  const stopCaChanged = opts.store.on('ca-changed', () => {
+    reloadTls().catch((err: unknown) => log.error({ event: 'tls-reload-failed', err }, 'TLS reload failed; keeping the previous material'));
+  });
+
+  return {
+    metrics,
+    sessions,
+    reloadTls,
+    async listen() {
+      server.listen(opts.port, opts.host);
+      await once(server, 'listening');
+      const address = server.address() as AddressInfo;
+      log.info({ event: 'listening', host: address.address, port: address.port }, 'broker listening');
+      return address;
+    },
+    async close() {
+      stopRevoked();
+      stopDeviceRevoked();
+      stopCaChanged();
+      revocations.close();
+      const closed = server.listening ? once(server, 'close') : Promise.resolve();
+      server.close();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      sessions.closeAll();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { once } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Test } from 'tap';
+import { createBroker, type FleetBroker } from '../../broker/server.js';
+import type { BrokerOptionsInput } from '../../broker/options.js';
+import type { ClientFiles, TestFleet } from './fleet.js';
+import { testLogger } from './fleet.js';
+
+export interface RunningBroker {
+  readonly broker: FleetBroker;
+  readonly port: number;
+  readonly url: string;
+}
+
+export async function startBroker(t: Test, fleet: TestFleet, extra: Partial<BrokerOptionsInput> = {}): Promise<RunningBroker> {
+  const broker = await createBroker({
+    port: 0,
+    tls: () => ({ ca: fleet.caPems, cert: fleet.server.cert, key: fleet.server.key }),
+    store: fleet.store,
+    logger: testLogger(),
+    ...extra,
+  });
+  const address = await broker.listen();
+  t.teardown(() => broker.close());
+  return { broker, port: address.port, url: `mqtts://127.0.0.1:${address.port}` };
+}
+
+export function clientOptions(fleet: TestFleet, files: ClientFiles | undefined, clientId: string, extra: IClientOptions = {}): IClientOptions {
+  return {
+    protocolVersion: 4,
+    clientId,
+    ca: fleet.caPems,
+    ...(files ? { cert: files.cert, key: files.key } : {}),
+    rejectUnauthorized: true,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    keepalive: 30,
+    ...extra,
+  };
+}
+
+/** Connects with MQTT.js; rejects with the CONNACK or TLS error. Closed at teardown. */
+export async function connect(t: Test, b: RunningBroker, opts: IClientOptions): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(b.url, opts, false);
+  t.teardown(() => client.endAsync(true).catch(() => undefined));
+  return client;
+}
+
+/** Resolves when the broker closes the client's connection, rejects after `ms`. */
+export async function closedWithin(client: MqttClient, ms: number): Promise<number> {
+  const started = Date.now();
+  if (!client.connected) return 0;
+  await Promise.race([
+    once(client, 'close'),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`still connected after ${ms} ms`)), ms).unref()),
+  ]);
+  return Date.now() - started;
+}
