@@ -27,6 +27,7 @@ function secureContextOptions(tls: BrokerTls) {
 /** Builds the broker: Aedes behind a mutual-TLS listener, identity from the certificate, ACL, live revocation. */
 export async function createBroker(input: BrokerOptionsInput): Promise<FleetBroker> {
   const opts = resolveBrokerOptions(input);
+  const tls = await opts.tls();
   const log = opts.logger.child({ component: 'broker' });
   const metrics = createBrokerMetrics();
   const sessions = new SessionRegistry(metrics, log);
@@ -54,7 +55,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
   });
 
   const server = createServer({
-    ...secureContextOptions(await opts.tls()),
+    ...secureContextOptions(tls),
     requestCert: true,
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',

@@ -4,5 +4,6 @@ import type { ErrorSection } from './spec.js';
 export const generalErrors = {
   CONFIG_INVALID: { status: 500, message: 'The configuration is invalid.' },
   INTERNAL: { status: 500, message: 'An internal error occurred.' },
+  DATA_DIR_INCOMPLETE: { status: 500, message: 'The data directory is missing files a service needs; run `fleetkey init` first.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
 } as const satisfies ErrorSection;

@@ -1,9 +1,20 @@
 import { certsErrors } from './certs.js';
 import { generalErrors } from './general.js';
+import { protocolErrors } from './protocol.js';
+import { provisionerErrors } from './provisioner.js';
 import { storeErrors } from './store.js';
 import type { ErrorSpec } from './spec.js';
 
 export type { ErrorSpec } from './spec.js';
+
+/** Each part's section, by part. A code belongs to exactly one section (a test checks). */
+export const sections = {
+  general: generalErrors,
+  certs: certsErrors,
+  store: storeErrors,
+  protocol: protocolErrors,
+  provisioner: provisionerErrors,
+} as const;
 
 /**
  * The error catalogue: every refusal fleetkey makes, by stable code.
@@ -14,6 +25,8 @@ export const catalogue = {
   ...generalErrors,
   ...certsErrors,
   ...storeErrors,
+  ...protocolErrors,
+  ...provisionerErrors,
 } as const satisfies Readonly<Record<string, ErrorSpec>>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { catalogue, FleetkeyError, isFleetkeyError } from '../errors/index.js';
+import { catalogue, FleetkeyError, isFleetkeyError, sections } from '../errors/index.js';
 import { renderErrorDocs } from '../errors/render-docs.js';
 
 t.test('docs/errors.md is in step with the catalogue', async (t) => {
@@ -25,4 +25,11 @@ t.test('FleetkeyError carries code, status and a caller-safe body', async (t) =>
   t.ok(isFleetkeyError(err, 'BODY_TOO_LARGE'));
   t.notOk(isFleetkeyError(err, 'INTERNAL'));
   t.notOk(isFleetkeyError(new Error('x')));
+});
+
+t.test('no code is defined in two sections, and every section is listed', async (t) => {
+  const seen = new Map<string, number>();
+  for (const section of Object.values(sections)) for (const code of Object.keys(section)) seen.set(code, (seen.get(code) ?? 0) + 1);
+  t.same([...seen].filter(([, n]) => n > 1).map(([code]) => code), [], 'a code belongs to one section');
+  t.equal(seen.size, Object.keys(catalogue).length, 'every section is in the catalogue');
 });

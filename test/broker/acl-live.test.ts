@@ -1,6 +1,5 @@
-import { once } from 'node:events';
 import t from 'tap';
-import { startBroker, clientOptions, connect, closedWithin } from '../helpers/broker.js';
+import { startBroker, clientOptions, connect, closedWithin, nextMessage } from '../helpers/broker.js';
 import { testFleet } from '../helpers/fleet.js';
 
 t.test('ok/own telemetry reaches a consumer; another device\'s topic does not', async (t) => {
@@ -9,7 +8,7 @@ t.test('ok/own telemetry reaches a consumer; another device\'s topic does not', 
   const consumer = await connect(t, b, clientOptions(fleet, fleet.service('consumer', 'dash'), 'consumer-dash'));
   await consumer.subscribeAsync('devices/+/telemetry', { qos: 1 });
   const dev1 = await connect(t, b, clientOptions(fleet, fleet.device('dev1'), 'dev1'));
-  const received = once(consumer, 'message');
+  const received = nextMessage(consumer);
   await dev1.publishAsync('devices/dev1/telemetry', Buffer.from('hello'), { qos: 1 });
   const [topic, payload] = await received;
   t.equal(topic, 'devices/dev1/telemetry');

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Test } from 'tap';
 import { createBroker, type FleetBroker } from '../../broker/server.js';
@@ -51,8 +50,13 @@ export async function closedWithin(client: MqttClient, ms: number): Promise<numb
   const started = Date.now();
   if (!client.connected) return 0;
   await Promise.race([
-    once(client, 'close'),
+    new Promise<void>((resolve) => client.once('close', () => resolve())),
     new Promise((_, reject) => setTimeout(() => reject(new Error(`still connected after ${ms} ms`)), ms).unref()),
   ]);
   return Date.now() - started;
+}
+
+/** The next message the client receives. */
+export function nextMessage(client: MqttClient): Promise<[topic: string, payload: Buffer]> {
+  return new Promise((resolve) => client.once('message', (topic, payload) => resolve([topic, payload])));
 }

@@ -1,0 +1,44 @@
+import { Redis } from 'ioredis';
+import aedesPersistenceRedis from 'aedes-persistence-redis';
+import mqemitterRedis from 'mqemitter-redis';
+
+export interface ClusterBackends {
+  readonly mq: unknown;
+  readonly persistence: unknown;
+  /** Releases the persistence's Redis connection (Aedes closes the message bus itself). Call after the broker closed. */
+  destroy(): Promise<void>;
+}
+
+type PrefixedEmitter = new (prefix: string, options: { subConn: Redis; pubConn: Redis }) => unknown;
+
+/**
+ * The shared message bus and session persistence that make broker processes on one Redis one broker.
+ * Keys and pub/sub channels carry `<prefix>mqtt:`, so fleets with different store prefixes on one
+ * Redis never see each other's messages.
+ */
+export async function redisClusterBackends(url: string, prefix: string): Promise<ClusterBackends> {
+  const namespace = `${prefix}mqtt:`;
+  // Both packages bundle ioredis 5; ioredis 6 connections speak the same protocol. The emitter's
+  // connections are made here and ready before it subscribes: left to itself, its subscriber ran the
+  // ready check (INFO) after entering subscriber mode and failed.
+  const conn = new Redis(url, { keyPrefix: namespace });
+  const subConn = new Redis(url);
+  const pubConn = new Redis(url);
+  await Promise.all([conn, subConn, pubConn].map((c) => new Promise<void>((resolve, reject) => {
+    c.once('ready', () => resolve());
+    c.once('error', reject);
+  })));
+  const persistence = aedesPersistenceRedis({ conn: conn as never });
+  const Prefixed = (mqemitterRedis as unknown as { MQEmitterRedisPrefix: PrefixedEmitter }).MQEmitterRedisPrefix;
+  const mq = new Prefixed(namespace, { subConn, pubConn });
+  return {
+    mq,
+    persistence,
+    // The persistence's own destroy() first unsubscribes from the message bus, which Aedes has
+    // closed by then, and never returns: the connections are ours to close (again, harmlessly,
+    // for those Aedes already quit).
+    destroy: async () => {
+      for (const c of [conn, subConn, pubConn]) c.disconnect();
+    },
+  };
+}

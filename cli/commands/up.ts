@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { initDataDir } from '../../certs/init.js';
+import { openStore } from '../../store/index.js';
+import { dataDirFiles } from '../data-dir.js';
+import { createLogger } from '../logger.js';
+import { action } from '../program.js';
+import { runBroker } from '../run-broker.js';
+import { onShutdown, parseIntOption } from '../service-options.js';
+
+interface UpCliOptions {
+  dir: string;
+  name: string;
+  host: string;
+  mqttPort: number;
+  metricsPort: number;
+  logLevel: string;
+  json?: boolean;
+}
+
+/**
+ * `fleetkey up`: the whole stack in one process on the embedded store. A first run makes the data dir;
+ * later runs continue with the same CA, devices and epochs.
+ */
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('run the whole stack in one process on the embedded store (makes the data dir on first run)')
+    .option('--dir <dir>', 'data directory (env FLEETKEY_DIR)', process.env.FLEETKEY_DIR ?? './data')
+    .option('--name <name>', 'fleet name for a new CA', 'fleetkey')
+    .option('--host <addr>', 'address the services listen on', '127.0.0.1')
+    .option('--mqtt-port <port>', 'MQTT over TLS port', parseIntOption, 8883)
+    .option('--metrics-port <port>', 'broker Prometheus port (-1 disables)', parseIntOption, 9883)
+    .option('--log-level <level>', 'pino log level (env FLEETKEY_LOG_LEVEL)', process.env.FLEETKEY_LOG_LEVEL ?? 'info')
+    .option('--json', 'print the endpoints as one JSON line')
+    .action(action(async (opts: UpCliOptions) => {
+      const dir = resolve(opts.dir);
+      const created = !existsSync(join(dir, dataDirFiles.manifest));
+      if (created) initDataDir({ dir, name: opts.name });
+      const logger = createLogger('fleetkey', opts.logLevel);
+      const store = await openStore(`file:${dir}`, { logger });
+      const broker = await runBroker({
+        dir, store, storeUrl: `file:${dir}`, storePrefix: '', logger,
+        host: opts.host, port: opts.mqttPort, metricsHost: opts.host, metricsPort: opts.metricsPort,
+        maxPacketBytes: 64 * 1024, keepalive: { min: 5, max: 3600 }, maxInflightMessages: 100,
+      }).catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      });
+      process.on('SIGHUP', () => void broker.reloadTls().catch((err: unknown) => logger.error({ err }, 'TLS reload failed')));
+      onShutdown(async () => {
+        await broker.close();
+        await store.close();
+      }, logger);
+
+      const endpoints = {
+        dataDir: dir,
+        created,
+        mqtts: `mqtts://${opts.host}:${broker.port}`,
+        metrics: broker.metricsPort === undefined ? null : `http://${opts.host}:${broker.metricsPort}/metrics`,
+        caBundle: join(dir, dataDirFiles.chain),
+      };
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(endpoints)}\n`);
+        return;
+      }
+      process.stderr.write([
+        `fleetkey is up${created ? ` (new fleet CA in ${dir})` : ''}`,
+        `  MQTT over mutual TLS  ${endpoints.mqtts}`,
+        `  broker metrics        ${endpoints.metrics ?? 'off'}`,
+        `  CA bundle             ${endpoints.caBundle}`,
+        'Ctrl-C stops it; a restart continues with the same CA and state.',
+        '',
+      ].join('\n'));
+    }));
+}

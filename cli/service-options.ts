@@ -1,0 +1,47 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+
+/** Options every long-running service shares. */
+export interface ServiceCliOptions {
+  dir: string;
+  store?: string;
+  storePrefix: string;
+  logLevel?: string;
+  json?: boolean;
+}
+
+/** Adds --dir, --store, --store-prefix, --log-level, --json. Environment: FLEETKEY_DIR, FLEETKEY_STORE, FLEETKEY_STORE_PREFIX. */
+export function addServiceOptions(cmd: Command): Command {
+  return cmd
+    .option('--dir <dir>', 'data directory made by `fleetkey init` (env FLEETKEY_DIR)', process.env.FLEETKEY_DIR ?? './data')
+    .option('--store <url>', 'state store: file:<dir> or redis://host:port/db (env FLEETKEY_STORE; default file:<data dir>)', process.env.FLEETKEY_STORE)
+    .option('--store-prefix <prefix>', 'key prefix on Redis, so fleets can share one server (env FLEETKEY_STORE_PREFIX)', process.env.FLEETKEY_STORE_PREFIX ?? 'fleetkey:')
+    .option('--log-level <level>', 'pino log level (env FLEETKEY_LOG_LEVEL)', process.env.FLEETKEY_LOG_LEVEL ?? 'info')
+    .option('--json', 'print the started endpoints as one JSON line');
+}
+
+export function storeUrl(opts: ServiceCliOptions): string {
+  return opts.store ?? `file:${resolve(opts.dir)}`;
+}
+
+export function parseIntOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new Error(`not a whole number: ${value}`);
+  return n;
+}
+
+/** Runs `stop` once on SIGINT or SIGTERM, then exits; a second signal exits at once. */
+export function onShutdown(stop: () => Promise<void>, log: { info(obj: object, msg: string): void }): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ event: 'shutdown', signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}

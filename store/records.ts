@@ -1,0 +1,196 @@
+import { revocationReasons, type RevocationReason } from '../certs/types.js';
+import { FleetkeyError } from '../errors/index.js';
+import { tokenMatches } from './secrets.js';
+import type { ApiRole, AuditInput, CertificateRecord, DeviceRecord, DeviceStatus, NewDevice } from './types.js';
+
+/**
+ * What both store backends share: the stored shape of records, their JSON encoding,
+ * page cursors, input validation and limits. A backend validates with these before it writes anything.
+ */
+
+export const limits = Object.freeze({
+  pageDefault: 100,
+  pageMax: 1000,
+  registerBatchMax: 10_000,
+  grantBatchMax: 100_000,
+  ackBatchMax: 100_000,
+  tokenMinLength: 16,
+  tokenMaxLength: 512,
+  textMax: 256,
+  auditDetailMaxBytes: 8192,
+});
+
+/** The actions the store itself writes to the audit log, in the same step as the change. */
+export const auditActions = Object.freeze({
+  register: 'device.register',
+  renewToken: 'device.renew-token',
+  enroll: 'device.enroll',
+  revokeDevice: 'device.revoke',
+  revokeCertificate: 'certificate.revoke',
+  createApiToken: 'api-token.create',
+  revokeApiToken: 'api-token.revoke',
+});
+
+export const deviceStatuses: readonly DeviceStatus[] = ['registered', 'active', 'revoked'];
+export const apiRoles: readonly ApiRole[] = ['factory', 'operator', 'admin'];
+
+/** A device as stored: the public record plus the enrollment token's SHA-256 (undefined once used). */
+export interface StoredDevice extends DeviceRecord {
+  readonly tokenHash: string | undefined;
+}
+
+export function toDeviceRecord(d: StoredDevice): DeviceRecord {
+  return { id: d.id, status: d.status, createdAt: d.createdAt, updatedAt: d.updatedAt, tokenExpiresAt: d.tokenExpiresAt, enrolledAt: d.enrolledAt };
+}
+
+// JSON with Dates, Buffers and bigints kept: {"$date": iso}, {"$buf": base64}, {"$big": decimal}.
+
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
+    const raw = this[key];
+    if (raw instanceof Date) return { $date: raw.toISOString() };
+    if (Buffer.isBuffer(raw)) return { $buf: raw.toString('base64') };
+    if (typeof raw === 'bigint') return { $big: raw.toString() };
+    return v;
+  });
+}
+
+export function decodeJson<T>(text: string): T {
+  return JSON.parse(text, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const o = v as Record<string, unknown>;
+    if (typeof o.$date === 'string') return new Date(o.$date);
+    if (typeof o.$buf === 'string') return Buffer.from(o.$buf, 'base64');
+    if (typeof o.$big === 'string') return BigInt(o.$big);
+    return v;
+  }) as T;
+}
+
+// Page cursors: opaque to callers, the last key seen to a backend.
+
+export function encodeCursor(lastKey: string): string {
+  return Buffer.from(lastKey, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string, valid: (key: string) => boolean = isDeviceId): string {
+  const key = /^[A-Za-z0-9_-]{1,400}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!valid(key)) throw new FleetkeyError('CURSOR_INVALID', `cursor ${JSON.stringify(cursor.slice(0, 80))}`);
+  return key;
+}
+
+/** A page size: `fallback` when absent, refused unless a positive integer, at most `max`. */
+export function pageLimit(limit: number | undefined, fallback: number = limits.pageDefault, max: number = limits.pageMax): number {
+  if (limit === undefined) return fallback;
+  if (!Number.isSafeInteger(limit) || limit < 1) invalid(`limit ${limit}`);
+  return Math.min(limit, max);
+}
+
+// Validation. Each throws a FleetkeyError; none touches state.
+
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SERVICE_SUBJECT = /^service:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SERIAL = /^[0-9A-F]{1,64}$/;
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+function invalid(detail: string): never {
+  throw new FleetkeyError('STORE_INPUT_INVALID', detail);
+}
+
+export function isDeviceId(id: unknown): id is string {
+  return typeof id === 'string' && DEVICE_ID.test(id);
+}
+
+export function assertDeviceId(id: unknown): asserts id is string {
+  if (!isDeviceId(id)) throw new FleetkeyError('DEVICE_ID_INVALID', `device id ${JSON.stringify(String(id).slice(0, 80))}`);
+}
+
+export function assertDeviceIds(ids: readonly unknown[], max: number): void {
+  if (!Array.isArray(ids) || ids.length > max) invalid(`batch of ${ids?.length} (max ${max})`);
+  for (const id of ids) assertDeviceId(id);
+}
+
+export function assertSerial(serial: unknown): asserts serial is string {
+  if (typeof serial !== 'string' || !SERIAL.test(serial)) invalid(`serial ${JSON.stringify(String(serial).slice(0, 80))}`);
+}
+
+export function assertText(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > limits.textMax) invalid(`${name} must be 1..${limits.textMax} characters`);
+}
+
+export function assertDate(name: string, value: unknown): asserts value is Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) invalid(`${name} is not a valid Date`);
+}
+
+export function assertToken(token: unknown): asserts token is string {
+  if (typeof token !== 'string' || token.length < limits.tokenMinLength || token.length > limits.tokenMaxLength) {
+    invalid(`token must be ${limits.tokenMinLength}..${limits.tokenMaxLength} characters`);
+  }
+}
+
+export function assertReason(reason: unknown): asserts reason is RevocationReason {
+  if (typeof reason !== 'string' || !Object.hasOwn(revocationReasons, reason)) invalid(`revocation reason ${String(reason)}`);
+}
+
+/** Epoch numbers are u32 on the wire; `allowZero` for "no epoch yet". */
+export function assertEpoch(epoch: unknown, allowZero = false): asserts epoch is number {
+  if (!Number.isSafeInteger(epoch) || (epoch as number) < (allowZero ? 0 : 1) || (epoch as number) > 0xffffffff) invalid(`epoch ${String(epoch)}`);
+}
+
+export function assertStatus(status: unknown): asserts status is DeviceStatus {
+  if (!deviceStatuses.includes(status as DeviceStatus)) invalid(`status ${String(status)}`);
+}
+
+/** Ids valid, tokens long enough, no id twice in the batch (DEVICE_EXISTS). */
+export function validateNewDevices(devices: readonly NewDevice[]): void {
+  if (!Array.isArray(devices) || devices.length > limits.registerBatchMax) invalid(`batch of ${devices?.length} (max ${limits.registerBatchMax})`);
+  const seen = new Set<string>();
+  for (const d of devices) {
+    assertDeviceId(d.id);
+    assertToken(d.token);
+    assertDate('tokenExpiresAt', d.tokenExpiresAt);
+    if (seen.has(d.id)) throw new FleetkeyError('DEVICE_EXISTS', `${d.id} appears twice in the batch`);
+    seen.add(d.id);
+  }
+}
+
+/** Subject is a device id or `service:<name>`; serial upper-case hex; fingerprint SHA-256 hex. */
+export function validateCertificate(c: CertificateRecord): void {
+  assertSerial(c.serial);
+  if (typeof c.subject !== 'string' || !(DEVICE_ID.test(c.subject) || SERVICE_SUBJECT.test(c.subject))) invalid(`subject ${String(c.subject).slice(0, 80)}`);
+  if (!Buffer.isBuffer(c.spki) || c.spki.length === 0) invalid('spki must be DER bytes');
+  assertDate('notBefore', c.notBefore);
+  assertDate('notAfter', c.notAfter);
+  assertDate('issuedAt', c.issuedAt);
+  if (c.notAfter.getTime() < c.notBefore.getTime()) invalid('notAfter is before notBefore');
+  if (typeof c.fingerprint !== 'string' || !FINGERPRINT.test(c.fingerprint)) invalid('fingerprint must be lower-case SHA-256 hex');
+}
+
+export function validateAuditInput(entry: AuditInput): void {
+  assertText('actor', entry.actor);
+  assertText('action', entry.action);
+  assertText('subject', entry.subject);
+  if (entry.detail !== undefined) {
+    if (entry.detail === null || typeof entry.detail !== 'object' || Array.isArray(entry.detail)) invalid('detail must be an object');
+    if (Buffer.byteLength(encodeJson(entry.detail)) > limits.auditDetailMaxBytes) invalid(`detail over ${limits.auditDetailMaxBytes} bytes`);
+  }
+}
+
+export function validateApiTokenInput(input: { id: string; secret: string; role: ApiRole; label?: string }): void {
+  if (!isDeviceId(input.id)) invalid(`api token id ${String(input.id).slice(0, 80)}`);
+  assertToken(input.secret);
+  if (!apiRoles.includes(input.role)) invalid(`role ${String(input.role)}`);
+  if (input.label !== undefined) assertText('label', input.label);
+}
+
+/**
+ * Why a device may not enroll with this token now, or undefined when it may.
+ * The reason goes to ENROLLMENT_REFUSED's detail (the log), never to the caller.
+ */
+export function enrollmentRefusal(device: StoredDevice | undefined, token: string, now: Date): string | undefined {
+  if (device === undefined) return 'unknown device';
+  if (device.status === 'revoked') return 'device revoked';
+  if (device.tokenHash === undefined || device.status !== 'registered') return 'token already used';
+  if (typeof token !== 'string' || !tokenMatches(token, device.tokenHash)) return 'wrong token';
+  if (device.tokenExpiresAt === undefined || device.tokenExpiresAt.getTime() <= now.getTime()) return 'token expired';
+  return undefined;
+}

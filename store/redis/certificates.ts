@@ -1,0 +1,153 @@
+import type { RevocationReason } from '../../certs/types.js';
+import { FleetkeyError } from '../../errors/index.js';
+import {
+  assertDate, assertDeviceId, assertReason, assertSerial, assertText, auditActions, decodeJson, encodeJson, isDeviceId, validateCertificate,
+} from '../records.js';
+import type { CertificateRecord, RevocationRecord, StoreEvent } from '../types.js';
+import type { RedisContext } from './context.js';
+
+/** Attempts of revokeDevice when certificates change under it (it re-reads them each time). */
+const REVOKE_ATTEMPTS = 10;
+
+/**
+ * Certificates: hash serial → JSON, a sorted set per subject (by issuedAt) and one of unrevoked
+ * serials by notAfter. Revocations: hash serial → JSON. Certificates are never removed and a
+ * revocation is never undone, which is what lets revokeDevice check its reading by a count.
+ */
+export const certificateScripts = {
+  fkRecordCert: `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return refuse('CERTIFICATE_EXISTS', ARGV[1]) end
+if #KEYS == 4 then
+  local status = redis.call('HGET', KEYS[4], 'status')
+  if not status then return refuse('DEVICE_NOT_FOUND', ARGV[5]) end
+  if status == 'revoked' then return refuse('DEVICE_STATE_CONFLICT', ARGV[5] .. ' is revoked') end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return 1`,
+
+  fkRevokeCert: `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return refuse('CERTIFICATE_ALREADY_REVOKED', ARGV[1]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+audit(KEYS[3], KEYS[4], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1`,
+
+  // Returns 0 when the device's certificates changed since the caller read them: it reads again.
+  fkRevokeDevice: `
+local id, now = ARGV[1], ARGV[2]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return refuse('DEVICE_NOT_FOUND', id) end
+if status == 'revoked' then return refuse('DEVICE_STATE_CONFLICT', id .. ' is already revoked') end
+if redis.call('ZCARD', KEYS[5]) ~= tonumber(ARGV[3]) then return 0 end
+for i = 8, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[6], ARGV[i]) == 1 then return 0 end
+end
+redis.call('HSET', KEYS[1], 'status', 'revoked', 'updatedAt', now)
+redis.call('HDEL', KEYS[1], 'tokenHash', 'tokenExpiresAt')
+redis.call('ZREM', status == 'active' and KEYS[3] or KEYS[2], id)
+redis.call('ZADD', KEYS[4], 0, id)
+for i = 8, #ARGV, 2 do
+  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
+  redis.call('ZREM', KEYS[7], ARGV[i])
+end
+audit(KEYS[8], KEYS[9], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+redis.call('PUBLISH', ARGV[5], ARGV[7])
+return 1`,
+};
+
+export async function recordCertificate(ctx: RedisContext, certificate: CertificateRecord): Promise<void> {
+  validateCertificate(certificate);
+  const { keys } = ctx;
+  const { serial, subject } = certificate;
+  const keyList = [keys.certificates, keys.certificatesOf(subject), keys.expiry];
+  if (isDeviceId(subject)) keyList.push(keys.device(subject));
+  await ctx.script('fkRecordCert', keyList, [serial, encodeJson(certificate), certificate.issuedAt.getTime(), certificate.notAfter.getTime(), subject]);
+}
+
+export async function getCertificate(ctx: RedisContext, serial: string): Promise<CertificateRecord | undefined> {
+  assertSerial(serial);
+  const json = await ctx.run('getCertificate', (r) => r.hget(ctx.keys.certificates, serial));
+  return json === null ? undefined : decodeJson<CertificateRecord>(json);
+}
+
+/** Oldest first. */
+export async function listCertificates(ctx: RedisContext, subject: string): Promise<CertificateRecord[]> {
+  assertText('subject', subject);
+  return certificatesOf(ctx, await ctx.run('listCertificates', (r) => r.zrange(ctx.keys.certificatesOf(subject), '0', '-1')));
+}
+
+/** Soonest to expire first. */
+export async function listExpiringCertificates(ctx: RedisContext, before: Date): Promise<CertificateRecord[]> {
+  assertDate('before', before);
+  const serials = await ctx.run('listExpiringCertificates', (r) => r.zrangebyscore(ctx.keys.expiry, '-inf', `(${before.getTime()}`));
+  return certificatesOf(ctx, serials);
+}
+
+export async function revokeCertificate(ctx: RedisContext, serial: string, reason: RevocationReason, actor: string): Promise<RevocationRecord> {
+  assertSerial(serial);
+  assertReason(reason);
+  assertText('actor', actor);
+  const certificate = await getCertificate(ctx, serial);
+  if (certificate === undefined) throw new FleetkeyError('CERTIFICATE_NOT_FOUND', serial);
+  const now = ctx.now();
+  const record: RevocationRecord = { serial, subject: certificate.subject, reason, revokedAt: now };
+  const { keys } = ctx;
+  const event: StoreEvent = { type: 'revoked', subject: certificate.subject, serials: [serial], reason, at: now.toISOString() };
+  const entry = ctx.auditEntry(now, { actor, action: auditActions.revokeCertificate, subject: serial, detail: { reason, device: certificate.subject } });
+  await ctx.scriptPublishing('fkRevokeCert', [keys.revocations, keys.expiry, ...ctx.auditKeys(serial)], [event], ([message]) => [
+    serial, encodeJson(record), entry, keys.events, message!,
+  ]);
+  return record;
+}
+
+/** Revokes the device and each of its serials not revoked yet; returns the new revocations. */
+export async function revokeDevice(ctx: RedisContext, id: string, reason: RevocationReason, actor: string): Promise<RevocationRecord[]> {
+  assertDeviceId(id);
+  assertReason(reason);
+  assertText('actor', actor);
+  const { keys } = ctx;
+  for (let attempt = 1; attempt <= REVOKE_ATTEMPTS; attempt++) {
+    const { held, revoked } = await ctx.run('revokeDevice', async (r) => {
+      const serials = await r.zrange(keys.certificatesOf(id), '0', '-1');
+      return { held: serials, revoked: serials.length === 0 ? [] : await r.hmget(keys.revocations, ...serials) };
+    });
+    const now = ctx.now();
+    const records: RevocationRecord[] = held.filter((_, i) => revoked[i] === null).map((serial) => ({ serial, subject: id, reason, revokedAt: now }));
+    const serials = records.map((rec) => rec.serial);
+    const events: StoreEvent[] = [
+      { type: 'revoked', subject: id, serials, reason, at: now.toISOString() },
+      { type: 'device-changed', deviceId: id, status: 'revoked' },
+    ];
+    const entry = ctx.auditEntry(now, { actor, action: auditActions.revokeDevice, subject: id, detail: { reason, serials } });
+    const done = await ctx.scriptPublishing(
+      'fkRevokeDevice',
+      [keys.device(id), keys.devices('registered'), keys.devices('active'), keys.devices('revoked'), keys.certificatesOf(id), keys.revocations, keys.expiry, ...ctx.auditKeys(id)],
+      events,
+      ([revoked, changed]) => [id, now.getTime(), held.length, entry, keys.events, revoked!, changed!, ...records.flatMap((rec) => [rec.serial, encodeJson(rec)])],
+    );
+    if (done === 1) return records;
+  }
+  throw new FleetkeyError('STORE_UNAVAILABLE', `revokeDevice ${id}: certificates kept changing`);
+}
+
+/** Oldest first. */
+export async function listRevocations(ctx: RedisContext): Promise<RevocationRecord[]> {
+  const all = await ctx.run('listRevocations', (r) => r.hvals(ctx.keys.revocations));
+  return all
+    .map((json) => decodeJson<RevocationRecord>(json))
+    .sort((a, b) => a.revokedAt.getTime() - b.revokedAt.getTime() || a.serial.localeCompare(b.serial));
+}
+
+export async function nextCrlNumber(ctx: RedisContext): Promise<bigint> {
+  return BigInt(await ctx.run('nextCrlNumber', (r) => r.incr(ctx.keys.crlNumber)));
+}
+
+async function certificatesOf(ctx: RedisContext, serials: string[]): Promise<CertificateRecord[]> {
+  if (serials.length === 0) return [];
+  const found = await ctx.run('certificates', (r) => r.hmget(ctx.keys.certificates, ...serials));
+  return found.filter((json) => json !== null).map((json) => decodeJson<CertificateRecord>(json));
+}

@@ -1,0 +1,103 @@
+import type { Redis } from 'ioredis';
+import { FleetkeyError } from '../../errors/index.js';
+import { encodeJson } from '../records.js';
+import type { AuditInput, StoreEvent } from '../types.js';
+import { attempt } from './connection.js';
+import type { RedisEvents } from './events.js';
+import type { Keys } from './keys.js';
+
+export type ScriptArg = string | number | Buffer;
+/** ioredis flattens array arguments, which keeps batches of 100,000 off the call stack. */
+type ScriptFn = (numberOfKeys: number, keys: readonly string[], args: readonly ScriptArg[]) => Promise<unknown>;
+
+/**
+ * Lua shared by the scripts that write: `audit(stream, subjectStream, entry)` appends an entry to the
+ * log and to its subject's log under the same id; `refuse(code, detail)` is a FleetkeyError by code.
+ */
+const PRELUDE = `
+local function audit(stream, subjectStream, entry)
+  local id = redis.call('XADD', stream, '*', 'e', entry)
+  redis.call('XADD', subjectStream, id, 'e', entry)
+  return id
+end
+local function refuse(code, detail)
+  return redis.error_reply('FK:' .. code .. ' ' .. (detail or ''))
+end
+`;
+
+/** What the operation modules of the Redis store work with. */
+export class RedisContext {
+  private closed = false;
+
+  constructor(
+    readonly redis: Redis,
+    readonly keys: Keys,
+    readonly url: string,
+    private readonly events: RedisEvents,
+  ) {}
+
+  now(): Date {
+    return new Date();
+  }
+
+  /** Registers scripts as ioredis commands (EVALSHA, falling back to EVAL once per connection). */
+  defineScripts(scripts: Readonly<Record<string, string>>): void {
+    for (const [name, lua] of Object.entries(scripts)) this.redis.defineCommand(name, { lua: PRELUDE + lua });
+  }
+
+  /** Runs a script defined with `defineScripts`; its `FK:<CODE>` refusals become FleetkeyErrors. */
+  script(name: string, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    const fn = (this.redis as unknown as Record<string, ScriptFn | undefined>)[name];
+    if (fn === undefined) throw new FleetkeyError('INTERNAL', `no script ${name}`);
+    return this.run(name, () => fn.call(this.redis, keys.length, keys, args));
+  }
+
+  /**
+   * Runs a script that publishes `events` with its change (`args` gets their messages). Unless the
+   * script answers 0 (nothing changed), resolves once this process's handlers have seen the events.
+   */
+  async scriptPublishing(name: string, keys: readonly string[], events: readonly StoreEvent[], args: (messages: string[]) => ScriptArg[]): Promise<unknown> {
+    const out = this.events.outgoing(events);
+    let result: unknown;
+    try {
+      result = await this.script(name, keys, args(out.messages));
+    } catch (err) {
+      out.cancel();
+      throw err;
+    }
+    if (result === 0) out.cancel();
+    else await out.delivered();
+    return result;
+  }
+
+  /** Runs Redis work on an open store; every failure comes out as a FleetkeyError. */
+  run<T>(what: string, work: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new FleetkeyError('STORE_UNAVAILABLE', `${this.url} is closed`));
+    return attempt(what, () => work(this.redis));
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** The stored form of an audit entry (its id is the stream's). */
+  auditEntry(time: Date, input: AuditInput): string {
+    const { actor, action, subject, detail } = input;
+    return encodeJson({ time, actor, action, subject, ...(detail === undefined ? {} : { detail }) });
+  }
+
+  /** The two audit streams an entry about `subject` goes to. */
+  auditKeys(subject: string): [string, string] {
+    return [this.keys.audit(), this.keys.audit(subject)];
+  }
+}
+
+/** Results of a pipeline or MULTI, failing on the first command that failed. */
+export async function execAll(results: Promise<[Error | null, unknown][] | null>): Promise<unknown[]> {
+  const settled = await results;
+  if (settled === null) throw new FleetkeyError('STORE_UNAVAILABLE', 'transaction aborted');
+  return settled.map(([err, value]) => {
+    if (err !== null) throw err;
+    return value;
+  });
+}

@@ -1,0 +1,157 @@
+import { FleetkeyError } from '../../errors/index.js';
+import { assertDate, assertDeviceId, assertDeviceIds, assertEpoch, decodeJson, encodeJson, limits, pageLimit } from '../records.js';
+import { openEpochSecret, sealEpochSecret } from '../secrets.js';
+import type { EpochProgress, EpochRecord, StoreEvent } from '../types.js';
+import { execAll, type RedisContext } from './context.js';
+
+const SECRET_BYTES = 32;
+
+/**
+ * Epochs: the current number, a hash epoch → record JSON and a hash epoch → sealed secret.
+ * Grants: a hash per epoch, device → last grant number (its length is the devices granted);
+ * acks: a hash per epoch, device → highest grant acknowledged.
+ */
+export const epochScripts = {
+  // Compare-and-set: of concurrent rotations from the same epoch exactly one creates the next.
+  fkCreateEpoch: `
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1`,
+
+  fkDeleteSecrets: `
+local before, current = tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or '0')
+if before > current then return refuse('STORE_INPUT_INVALID', 'epoch ' .. ARGV[1] .. ' is past the current ' .. current) end
+local n = 0
+for _, e in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if tonumber(e) < before then
+    redis.call('HDEL', KEYS[2], e)
+    n = n + 1
+  end
+end
+return n`,
+
+  fkNextGrants: `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return refuse('EPOCH_NOT_FOUND', 'epoch ' .. ARGV[1]) end
+local granted = {}
+for i = 2, #ARGV do granted[i - 1] = redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+return granted`,
+
+  // KEYS: (grants, acks) per epoch; ARGV: per epoch a count, then that many (device, grant) pairs.
+  fkRecordAcks: `
+local a = 1
+for k = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n do
+    local device, grant = ARGV[a], tonumber(ARGV[a + 1])
+    a = a + 2
+    local issued = tonumber(redis.call('HGET', KEYS[k], device) or '0')
+    local acked = tonumber(redis.call('HGET', KEYS[k + 1], device) or '0')
+    if grant <= issued and grant > acked then redis.call('HSET', KEYS[k + 1], device, grant) end
+  end
+end
+return 1`,
+};
+
+export async function currentEpoch(ctx: RedisContext): Promise<EpochRecord | undefined> {
+  const current = await ctx.run('currentEpoch', (r) => r.get(ctx.keys.currentEpoch));
+  return current === null ? undefined : getEpoch(ctx, Number(current));
+}
+
+export async function getEpoch(ctx: RedisContext, epoch: number): Promise<EpochRecord | undefined> {
+  assertEpoch(epoch);
+  const json = await ctx.run('getEpoch', (r) => r.hget(ctx.keys.epochs, String(epoch)));
+  return json === null ? undefined : decodeJson<EpochRecord>(json);
+}
+
+export async function createNextEpoch(
+  ctx: RedisContext, expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date,
+): Promise<EpochRecord | undefined> {
+  assertEpoch(expectedCurrent, true);
+  assertDate('activatesAt', activatesAt);
+  if (!Buffer.isBuffer(secret) || secret.length !== SECRET_BYTES) throw new FleetkeyError('STORE_INPUT_INVALID', `epoch secret must be ${SECRET_BYTES} bytes`);
+  const epoch = expectedCurrent + 1;
+  const sealed = sealEpochSecret(kek, epoch, secret);
+  const record: EpochRecord = { epoch, createdAt: ctx.now(), activatesAt, state: 'distributing' };
+  const { keys } = ctx;
+  const rotated: StoreEvent = { type: 'rotated', epoch, activatesAt: activatesAt.toISOString() };
+  const created = await ctx.scriptPublishing('fkCreateEpoch', [keys.currentEpoch, keys.epochs, keys.epochSecrets], [rotated], ([message]) => [
+    expectedCurrent, epoch, encodeJson(record), sealed, keys.events, message!,
+  ]);
+  return created === 1 ? record : undefined;
+}
+
+export async function markEpochDistributed(ctx: RedisContext, epoch: number): Promise<void> {
+  const record = await existing(ctx, epoch);
+  if (record.state === 'distributed') return;
+  await ctx.run('markEpochDistributed', (r) => r.hset(ctx.keys.epochs, String(epoch), encodeJson({ ...record, state: 'distributed' })));
+}
+
+export async function epochSecret(ctx: RedisContext, epoch: number, kek: Buffer): Promise<Buffer | undefined> {
+  assertEpoch(epoch);
+  const sealed = await ctx.run('epochSecret', (r) => r.hgetBuffer(ctx.keys.epochSecrets, String(epoch)));
+  return sealed === null ? undefined : openEpochSecret(kek, epoch, sealed);
+}
+
+/** Refuses to reach past the current epoch: its secret is the one the fleet is using. */
+export async function deleteEpochSecretsBefore(ctx: RedisContext, epoch: number): Promise<number> {
+  assertEpoch(epoch);
+  return Number(await ctx.script('fkDeleteSecrets', [ctx.keys.currentEpoch, ctx.keys.epochSecrets], [epoch]));
+}
+
+/** One atomic step for the whole batch; a device listed twice gets one number. */
+export async function nextGrants(ctx: RedisContext, deviceIds: readonly string[], epoch: number): Promise<Map<string, number>> {
+  assertDeviceIds(deviceIds, limits.grantBatchMax);
+  assertEpoch(epoch);
+  const ids = [...new Set(deviceIds)];
+  const granted = (await ctx.script('fkNextGrants', [ctx.keys.epochs, ctx.keys.grants(epoch)], [epoch, ...ids])) as number[];
+  return new Map(ids.map((id, i) => [id, granted[i]!]));
+}
+
+/** Acks of grants never issued are ignored; an ack keeps the highest grant acknowledged. */
+export async function recordAcks(ctx: RedisContext, acks: readonly { deviceId: string; epoch: number; grant: number }[]): Promise<void> {
+  if (!Array.isArray(acks) || acks.length > limits.ackBatchMax) throw new FleetkeyError('STORE_INPUT_INVALID', `batch of ${acks?.length}`);
+  const byEpoch = new Map<number, (string | number)[]>();
+  for (const { deviceId, epoch, grant } of acks) {
+    assertDeviceId(deviceId);
+    assertEpoch(epoch);
+    if (!Number.isSafeInteger(grant) || grant < 1) throw new FleetkeyError('STORE_INPUT_INVALID', `grant ${grant}`);
+    const pairs = byEpoch.get(epoch) ?? [];
+    byEpoch.set(epoch, pairs);
+    pairs.push(deviceId, grant);
+  }
+  if (byEpoch.size === 0) return;
+  const keys = [...byEpoch.keys()].flatMap((e) => [ctx.keys.grants(e), ctx.keys.acks(e)]);
+  const args = [...byEpoch.values()].flatMap((pairs) => [pairs.length / 2, ...pairs]);
+  await ctx.script('fkRecordAcks', keys, args);
+}
+
+export async function epochProgress(ctx: RedisContext, epoch: number): Promise<EpochProgress> {
+  assertEpoch(epoch);
+  const [known, granted, acked] = await ctx.run('epochProgress', (r) =>
+    execAll(r.multi().hexists(ctx.keys.epochs, String(epoch)).hlen(ctx.keys.grants(epoch)).hlen(ctx.keys.acks(epoch)).exec()),
+  );
+  if (known !== 1) throw new FleetkeyError('EPOCH_NOT_FOUND', `epoch ${epoch}`);
+  return { epoch, granted: Number(granted), acked: Number(acked) };
+}
+
+/** In device id order. */
+export async function listUnacked(ctx: RedisContext, epoch: number, limit?: number): Promise<string[]> {
+  assertEpoch(epoch);
+  const max = pageLimit(limit, limits.grantBatchMax, limits.grantBatchMax);
+  const [known, granted, acked] = await ctx.run('listUnacked', (r) =>
+    execAll(r.multi().hexists(ctx.keys.epochs, String(epoch)).hkeys(ctx.keys.grants(epoch)).hkeys(ctx.keys.acks(epoch)).exec()),
+  );
+  if (known !== 1) throw new FleetkeyError('EPOCH_NOT_FOUND', `epoch ${epoch}`);
+  const done = new Set(acked as string[]);
+  return (granted as string[]).filter((id) => !done.has(id)).sort().slice(0, max);
+}
+
+async function existing(ctx: RedisContext, epoch: number): Promise<EpochRecord> {
+  const record = await getEpoch(ctx, epoch);
+  if (record === undefined) throw new FleetkeyError('EPOCH_NOT_FOUND', `epoch ${epoch}`);
+  return record;
+}

@@ -1,0 +1,183 @@
+import type { RevocationReason } from '../certs/types.js';
+
+/**
+ * The state every fleetkey service shares, as domain operations.
+ * Two implementations keep this contract: `file:` (embedded, one process) and `redis:` (many processes).
+ * Every method either applies completely or not at all; refusals throw FleetkeyError with a code from errors/store.ts.
+ */
+
+export type DeviceStatus = 'registered' | 'active' | 'revoked';
+
+export interface DeviceRecord {
+  readonly id: string;
+  readonly status: DeviceStatus;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  /** When the one-time enrollment token stops working; undefined once it was used. */
+  readonly tokenExpiresAt: Date | undefined;
+  readonly enrolledAt: Date | undefined;
+}
+
+export interface NewDevice {
+  readonly id: string;
+  /** The one-time enrollment token in clear. The store keeps only its SHA-256. */
+  readonly token: string;
+  readonly tokenExpiresAt: Date;
+}
+
+export interface DevicePage {
+  readonly devices: DeviceRecord[];
+  /** Pass back to get the next page; undefined on the last page. */
+  readonly nextCursor: string | undefined;
+}
+
+export interface CertificateRecord {
+  /** Upper-case hex, as X509Certificate.serialNumber prints it. */
+  readonly serial: string;
+  /** Device id, or `service:<role>` for service certificates. */
+  readonly subject: string;
+  /** SubjectPublicKeyInfo DER. */
+  readonly spki: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** SHA-256 of the certificate DER, lower-case hex. */
+  readonly fingerprint: string;
+  readonly issuedAt: Date;
+}
+
+export interface RevocationRecord {
+  readonly serial: string;
+  readonly subject: string;
+  readonly reason: RevocationReason;
+  readonly revokedAt: Date;
+}
+
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly createdAt: Date;
+  /** Devices switch to this epoch's keys at this time (the grants' nbf). */
+  readonly activatesAt: Date;
+  /** `distributing` until the KDC has sent a grant to every eligible device. */
+  readonly state: 'distributing' | 'distributed';
+}
+
+export interface EpochProgress {
+  readonly epoch: number;
+  /** Devices that were sent at least one grant in this epoch. */
+  readonly granted: number;
+  /** Devices that acknowledged a grant of this epoch. */
+  readonly acked: number;
+}
+
+export type ApiRole = 'factory' | 'operator' | 'admin';
+
+export interface ApiTokenRecord {
+  readonly id: string;
+  readonly role: ApiRole;
+  readonly createdAt: Date;
+  readonly label: string | undefined;
+}
+
+export interface AuditInput {
+  /** Who did it: `api:<token id>`, `device:<id>`, `kdc`, `cli`, `system`. */
+  readonly actor: string;
+  /** What was done, dotted: `device.register`, `device.enroll`, `device.revoke`, `enroll.refused`, `epoch.rotate`… */
+  readonly action: string;
+  /** What it was done to: a device id, a serial, an epoch. */
+  readonly subject: string;
+  /** Anything else worth keeping. Never secrets. */
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditEntry extends AuditInput {
+  /** Orders entries; use as a cursor. */
+  readonly id: string;
+  readonly time: Date;
+}
+
+export interface AuditPage {
+  readonly entries: AuditEntry[];
+  readonly nextCursor: string | undefined;
+}
+
+export type StoreEvent =
+  | { readonly type: 'revoked'; readonly subject: string; readonly serials: string[]; readonly reason: RevocationReason; readonly at: string }
+  | { readonly type: 'rotated'; readonly epoch: number; readonly activatesAt: string }
+  | { readonly type: 'rotate-requested'; readonly requestedBy: string; readonly switchAfterSeconds: number | undefined }
+  | { readonly type: 'device-changed'; readonly deviceId: string; readonly status: DeviceStatus }
+  | { readonly type: 'ca-changed' };
+
+export type StoreEventType = StoreEvent['type'];
+
+export interface Store {
+  /** `file:<dir>` or `redis://…` — what this store was opened with (credentials removed). */
+  readonly url: string;
+
+  // Devices
+  registerDevices(devices: readonly NewDevice[], actor: string): Promise<DeviceRecord[]>;
+  getDevice(id: string): Promise<DeviceRecord | undefined>;
+  listDevices(query: { status?: DeviceStatus; cursor?: string; limit?: number }): Promise<DevicePage>;
+  countDevices(): Promise<Record<DeviceStatus, number>>;
+  /** Replaces a registered (not yet enrolled) device's token, e.g. after it expired. */
+  renewEnrollmentToken(id: string, token: string, expiresAt: Date, actor: string): Promise<void>;
+
+  /**
+   * Consumes the one-time token and records the device's first certificate in one atomic step.
+   * Wrong, expired or used token, unknown or revoked device: ENROLLMENT_REFUSED, nothing changes.
+   */
+  enrollDevice(id: string, token: string, certificate: CertificateRecord): Promise<void>;
+
+  // Certificates
+  /** Records a certificate (re-enrollment, factory bundle, services). A serial recorded before is refused. */
+  recordCertificate(certificate: CertificateRecord): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+  listCertificates(subject: string): Promise<CertificateRecord[]>;
+  /** Certificates whose notAfter is before `before` and that are not revoked. */
+  listExpiringCertificates(before: Date): Promise<CertificateRecord[]>;
+
+  // Revocation
+  /** Revokes one serial. Publishes `revoked`. */
+  revokeCertificate(serial: string, reason: RevocationReason, actor: string): Promise<RevocationRecord>;
+  /** Revokes the device and every serial it holds. Publishes `revoked` and `device-changed`. */
+  revokeDevice(id: string, reason: RevocationReason, actor: string): Promise<RevocationRecord[]>;
+  listRevocations(): Promise<RevocationRecord[]>;
+  nextCrlNumber(): Promise<bigint>;
+
+  // Epochs (the KEK is the KDC's; the store only ever holds sealed secrets)
+  currentEpoch(): Promise<EpochRecord | undefined>;
+  getEpoch(epoch: number): Promise<EpochRecord | undefined>;
+  /**
+   * Creates epoch `expectedCurrent + 1` if the current epoch is still `expectedCurrent` (0 = none yet):
+   * of concurrent callers exactly one gets the record, the others undefined. Publishes `rotated`.
+   */
+  createNextEpoch(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date): Promise<EpochRecord | undefined>;
+  markEpochDistributed(epoch: number): Promise<void>;
+  /** The epoch's secret, opened with the KEK; undefined when it was deleted past retention. */
+  epochSecret(epoch: number, kek: Buffer): Promise<Buffer | undefined>;
+  /** Deletes the secrets of every epoch below `epoch`. Returns how many were deleted. */
+  deleteEpochSecretsBefore(epoch: number): Promise<number>;
+
+  // Grants and acks
+  /** The next grant number (1, 2, …) of each device in `epoch`, persisted before it is returned. */
+  nextGrants(deviceIds: readonly string[], epoch: number): Promise<Map<string, number>>;
+  recordAcks(acks: readonly { deviceId: string; epoch: number; grant: number }[]): Promise<void>;
+  epochProgress(epoch: number): Promise<EpochProgress>;
+  /** Devices granted in `epoch` that have not acknowledged it. */
+  listUnacked(epoch: number, limit?: number): Promise<string[]>;
+
+  // API tokens (REST bearer tokens; only a hash is kept)
+  createApiToken(input: { id: string; secret: string; role: ApiRole; label?: string }, actor: string): Promise<ApiTokenRecord>;
+  findApiToken(secret: string): Promise<ApiTokenRecord | undefined>;
+  revokeApiToken(id: string, actor: string): Promise<void>;
+
+  // Audit
+  appendAudit(entry: AuditInput): Promise<AuditEntry>;
+  readAudit(query: { cursor?: string; limit?: number; subject?: string }): Promise<AuditPage>;
+
+  // Events
+  publish(event: StoreEvent): Promise<void>;
+  /** Subscribes to events from every process on this store (this one included). Returns an unsubscribe function. */
+  on<T extends StoreEventType>(type: T, handler: (event: Extract<StoreEvent, { type: T }>) => void): () => void;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,67 @@
+import mqtt from 'mqtt';
+import t from 'tap';
+import { redisClusterBackends } from '../../broker/cluster.js';
+import { openStore } from '../../store/index.js';
+import { clientOptions, closedWithin, connect, nextMessage, startBroker, type RunningBroker } from '../helpers/broker.js';
+import { testFleet, type TestFleet } from '../helpers/fleet.js';
+import { startRedis } from '../helpers/redis.js';
+
+// Two brokers on one Redis, each with its own store connection and its own message-bus connections,
+// as two processes would have.
+async function node(t: Parameters<typeof testFleet>[0], fleet: TestFleet, url: string, prefix: string): Promise<RunningBroker> {
+  const store = await openStore(url, { prefix });
+  t.teardown(() => store.close());
+  const cluster = await redisClusterBackends(url, prefix);
+  t.teardown(() => cluster.destroy());
+  return startBroker(t, fleet, { store, cluster });
+}
+
+t.test('two brokers on one Redis are one broker', async (t) => {
+  const redis = await startRedis(t);
+  const fleet = await testFleet(t);
+  const prefix = `fk${process.pid}:`;
+  const a = await node(t, fleet, redis.url, prefix);
+  const b = await node(t, fleet, redis.url, prefix);
+
+  await t.test('a message published on A reaches a subscriber on B', async (t) => {
+    const consumer = await connect(t, b, clientOptions(fleet, fleet.service('consumer', 'b'), 'consumer-b'));
+    await consumer.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    const dev = await connect(t, a, clientOptions(fleet, fleet.device('dev-a'), 'dev-a'));
+    const received = nextMessage(consumer);
+    await dev.publishAsync('devices/dev-a/telemetry', 'across', { qos: 1 });
+    const [topic, payload] = await received;
+    t.equal(topic, 'devices/dev-a/telemetry');
+    t.equal(payload.toString(), 'across');
+  });
+
+  await t.test('revoking through A\'s store closes a session on B within 1 s', async (t) => {
+    const storeA = await openStore(redis.url, { prefix });
+    t.teardown(() => storeA.close());
+    const files = fleet.device('dev-r');
+    await storeA.registerDevices([{ id: 'dev-r', token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
+    const spki = files.issued.x509.publicKey.export({ type: 'spki', format: 'der' });
+    await storeA.recordCertificate({ serial: files.issued.serial, subject: 'dev-r', spki, notBefore: files.issued.notBefore, notAfter: files.issued.notAfter, fingerprint: files.issued.fingerprint, issuedAt: new Date() });
+    const live = await connect(t, b, clientOptions(fleet, files, 'dev-r'));
+    await storeA.revokeDevice('dev-r', 'keyCompromise', 'test');
+    const ms = await closedWithin(live, 1000);
+    t.ok(ms < 1000, `closed on B ${ms} ms after the revocation on A`);
+    await t.rejects(connect(t, a, clientOptions(fleet, files, 'dev-r')), { code: 5 }, 'and A refuses it too');
+  });
+
+  await t.test('a QoS 1 persistent session resumes on the other node with its queued messages', async (t) => {
+    const files = fleet.device('dev-p');
+    const persistent = { clean: false };
+    const first = await connect(t, a, clientOptions(fleet, files, 'dev-p', persistent));
+    await first.subscribeAsync('devices/dev-p/cmd/#', { qos: 1 });
+    await first.endAsync();
+    const operator = await connect(t, b, clientOptions(fleet, fleet.service('operator', 'o'), 'operator-o'));
+    await operator.publishAsync('devices/dev-p/cmd/reboot', 'now', { qos: 1 });
+    // Queued messages arrive right after CONNACK: listen before connecting.
+    const resumed = mqtt.connect(b.url, clientOptions(fleet, files, 'dev-p', persistent));
+    t.teardown(() => resumed.endAsync(true));
+    const received = nextMessage(resumed);
+    const [topic, payload] = await received;
+    t.equal(topic, 'devices/dev-p/cmd/reboot');
+    t.equal(payload.toString(), 'now');
+  });
+});
