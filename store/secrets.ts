@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { FleetkeyError } from '../errors/index.js';
+import { assertDate, assertEpoch } from './records.js';
 
 /**
  * How the store keeps secrets: enrollment and API tokens only as SHA-256 (they are high-entropy
@@ -51,4 +52,15 @@ export function openEpochSecret(kek: Buffer, epoch: number, sealed: Buffer): Buf
   } catch (err) {
     throw new FleetkeyError('EPOCH_SECRET_UNREADABLE', `epoch ${epoch}: wrong KEK or tampered secret`, { cause: err });
   }
+}
+
+const SECRET_BYTES = 32;
+
+/** Checks the input of `createNextEpoch` and seals the new epoch's secret: what both stores do first. */
+export function sealNextEpochSecret(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date): { epoch: number; sealed: Buffer } {
+  assertEpoch(expectedCurrent, true);
+  assertDate('activatesAt', activatesAt);
+  if (!Buffer.isBuffer(secret) || secret.length !== SECRET_BYTES) throw new FleetkeyError('STORE_INPUT_INVALID', `epoch secret must be ${SECRET_BYTES} bytes`);
+  const epoch = expectedCurrent + 1;
+  return { epoch, sealed: sealEpochSecret(kek, epoch, secret) };
 }

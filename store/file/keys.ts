@@ -1,10 +1,9 @@
 import { FleetkeyError } from '../../errors/index.js';
-import { assertDate, assertDeviceId, assertDeviceIds, assertEpoch, limits, pageLimit } from '../records.js';
-import { openEpochSecret, sealEpochSecret } from '../secrets.js';
+import { assertDeviceId, assertDeviceIds, assertEpoch, limits, pageLimit } from '../records.js';
+import { openEpochSecret, sealNextEpochSecret } from '../secrets.js';
 import type { EpochProgress, EpochRecord } from '../types.js';
 import type { FileContext } from './context.js';
 
-const SECRET_BYTES = 32;
 
 export function currentEpoch(ctx: FileContext): Promise<EpochRecord | undefined> {
   return ctx.settle(ctx.state.epochs.get(ctx.state.currentEpoch));
@@ -18,11 +17,7 @@ export function getEpoch(ctx: FileContext, epoch: number): Promise<EpochRecord |
 export async function createNextEpoch(
   ctx: FileContext, expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date,
 ): Promise<EpochRecord | undefined> {
-  assertEpoch(expectedCurrent, true);
-  assertDate('activatesAt', activatesAt);
-  if (!Buffer.isBuffer(secret) || secret.length !== SECRET_BYTES) throw new FleetkeyError('STORE_INPUT_INVALID', `epoch secret must be ${SECRET_BYTES} bytes`);
-  const epoch = expectedCurrent + 1;
-  const sealed = sealEpochSecret(kek, epoch, secret);
+  const { epoch, sealed } = sealNextEpochSecret(expectedCurrent, secret, kek, activatesAt);
   if (ctx.state.currentEpoch !== expectedCurrent) return ctx.settle(undefined);
   const record: EpochRecord = { epoch, createdAt: ctx.now(), activatesAt, state: 'distributing' };
   await ctx.commit([{ t: 'epoch', e: record, sealed }], [{ type: 'rotated', epoch, activatesAt: activatesAt.toISOString() }]);

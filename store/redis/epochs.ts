@@ -1,10 +1,9 @@
 import { FleetkeyError } from '../../errors/index.js';
-import { assertDate, assertDeviceId, assertDeviceIds, assertEpoch, decodeJson, encodeJson, limits, pageLimit } from '../records.js';
-import { openEpochSecret, sealEpochSecret } from '../secrets.js';
+import { assertDeviceId, assertDeviceIds, assertEpoch, decodeJson, encodeJson, limits, pageLimit } from '../records.js';
+import { openEpochSecret, sealNextEpochSecret } from '../secrets.js';
 import type { EpochProgress, EpochRecord, StoreEvent } from '../types.js';
 import { execAll, type RedisContext } from './context.js';
 
-const SECRET_BYTES = 32;
 
 /**
  * Epochs: the current number, a hash epoch → record JSON and a hash epoch → sealed secret.
@@ -70,11 +69,7 @@ export async function getEpoch(ctx: RedisContext, epoch: number): Promise<EpochR
 export async function createNextEpoch(
   ctx: RedisContext, expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date,
 ): Promise<EpochRecord | undefined> {
-  assertEpoch(expectedCurrent, true);
-  assertDate('activatesAt', activatesAt);
-  if (!Buffer.isBuffer(secret) || secret.length !== SECRET_BYTES) throw new FleetkeyError('STORE_INPUT_INVALID', `epoch secret must be ${SECRET_BYTES} bytes`);
-  const epoch = expectedCurrent + 1;
-  const sealed = sealEpochSecret(kek, epoch, secret);
+  const { epoch, sealed } = sealNextEpochSecret(expectedCurrent, secret, kek, activatesAt);
   const record: EpochRecord = { epoch, createdAt: ctx.now(), activatesAt, state: 'distributing' };
   const { keys } = ctx;
   const rotated: StoreEvent = { type: 'rotated', epoch, activatesAt: activatesAt.toISOString() };
