@@ -1,7 +1,8 @@
-import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { toIssuedCertificate } from './certificate.js';
 import { keyTypeOf } from './keys.js';
 import { fromPem } from './pem.js';
@@ -21,23 +22,6 @@ export interface CaFileOptions {
   readonly rootPassphrase?: string;
 }
 
-/** Writes to a temporary file created with `mode`, syncs it, then renames it over `path`. */
-function writeAtomic(path: string, data: string, mode: number): void {
-  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(temp, 'wx', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(temp, path);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw err;
-  }
-}
 
 /**
  * Saves the CA as PEM: certificates 0644, keys as PKCS#8 0600, `chain.pem` = issuing then root.
@@ -47,15 +31,15 @@ export function saveFleetCa(ca: FleetCa, dir: string, opts: CaFileOptions = {}):
   if (opts.rootPassphrase === '') throw new FleetkeyError('CONFIG_INVALID', 'empty root passphrase');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { root, issuing } = ca;
-  writeAtomic(join(dir, CA_FILES.rootCertificate), root.certificate.pem, 0o644);
-  writeAtomic(join(dir, CA_FILES.issuingCertificate), issuing.certificate.pem, 0o644);
-  writeAtomic(join(dir, CA_FILES.chain), issuing.certificate.pem + root.certificate.pem, 0o644);
-  writeAtomic(join(dir, CA_FILES.issuingKey), issuing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
+  writeFileAtomic(join(dir, CA_FILES.rootCertificate), root.certificate.pem, 0o644);
+  writeFileAtomic(join(dir, CA_FILES.issuingCertificate), issuing.certificate.pem, 0o644);
+  writeFileAtomic(join(dir, CA_FILES.chain), issuing.certificate.pem + root.certificate.pem, 0o644);
+  writeFileAtomic(join(dir, CA_FILES.issuingKey), issuing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
   if (root.privateKey) {
     const pem = opts.rootPassphrase
       ? root.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.rootPassphrase })
       : root.privateKey.export({ type: 'pkcs8', format: 'pem' });
-    writeAtomic(join(dir, CA_FILES.rootKey), pem as string, 0o600);
+    writeFileAtomic(join(dir, CA_FILES.rootKey), pem as string, 0o600);
   }
 }
 

@@ -1,7 +1,8 @@
-import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { FleetkeyError } from '../errors/index.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { createFleetCa, saveFleetCa } from './ca.js';
 import { buildRootCrl, readCrl, type BuiltCrl } from './crl.js';
 import { SERVICE_ROLES } from './identity.js';
@@ -154,12 +155,6 @@ function makePrivateDir(path: string): void {
 }
 
 /** Write-then-rename: readers never see a half-written file, and the mode holds even when replacing. */
-function writeFileAtomic(path: string, data: string | Buffer, mode: number): void {
-  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
-  writeFileSync(tmp, data, { mode, flag: 'wx' });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
-}
 
 function keyPair(): { publicKey: KeyObject; privateKey: KeyObject } {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' });

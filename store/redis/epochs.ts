@@ -97,12 +97,30 @@ export async function deleteEpochSecretsBefore(ctx: RedisContext, epoch: number)
   return Number(await ctx.script('fkDeleteSecrets', [ctx.keys.currentEpoch, ctx.keys.epochSecrets], [epoch]));
 }
 
-/** One atomic step for the whole batch; a device listed twice gets one number. */
+/**
+ * Scripts run on Redis's one thread: a batch goes in chunks, so that no script holds Redis (and every
+ * broker and KDC on it) for long, nor runs into the command timeout on a busy machine.
+ */
+const SCRIPT_CHUNK = 5_000;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * A device listed twice gets one number. Each chunk is one atomic script; if a later chunk fails, the
+ * numbers an earlier one took are simply never used — grant numbers may skip, never repeat.
+ */
 export async function nextGrants(ctx: RedisContext, deviceIds: readonly string[], epoch: number): Promise<Map<string, number>> {
   assertDeviceIds(deviceIds, limits.grantBatchMax);
   assertEpoch(epoch);
   const ids = [...new Set(deviceIds)];
-  const granted = (await ctx.script('fkNextGrants', [ctx.keys.epochs, ctx.keys.grants(epoch)], [epoch, ...ids])) as number[];
+  const results = await Promise.all(
+    chunks(ids, SCRIPT_CHUNK).map((part) => ctx.script('fkNextGrants', [ctx.keys.epochs, ctx.keys.grants(epoch)], [epoch, ...part]) as Promise<number[]>),
+  );
+  const granted = results.flat();
   return new Map(ids.map((id, i) => [id, granted[i]!]));
 }
 
@@ -118,10 +136,10 @@ export async function recordAcks(ctx: RedisContext, acks: readonly { deviceId: s
     byEpoch.set(epoch, pairs);
     pairs.push(deviceId, grant);
   }
-  if (byEpoch.size === 0) return;
-  const keys = [...byEpoch.keys()].flatMap((e) => [ctx.keys.grants(e), ctx.keys.acks(e)]);
-  const args = [...byEpoch.values()].flatMap((pairs) => [pairs.length / 2, ...pairs]);
-  await ctx.script('fkRecordAcks', keys, args);
+  // Acks are idempotent, so chunks need no atomicity between them.
+  await Promise.all([...byEpoch].flatMap(([epoch, pairs]) =>
+    chunks(pairs, 2 * SCRIPT_CHUNK).map((part) =>
+      ctx.script('fkRecordAcks', [ctx.keys.grants(epoch), ctx.keys.acks(epoch)], [part.length / 2, ...part]))));
 }
 
 export async function epochProgress(ctx: RedisContext, epoch: number): Promise<EpochProgress> {
@@ -143,6 +161,15 @@ export async function listUnacked(ctx: RedisContext, epoch: number, limit?: numb
   if (known !== 1) throw new FleetkeyError('EPOCH_NOT_FOUND', `epoch ${epoch}`);
   const done = new Set(acked as string[]);
   return (granted as string[]).filter((id) => !done.has(id)).sort().slice(0, max);
+}
+
+/** In device id order. */
+export async function listGranted(ctx: RedisContext, epoch: number, limit?: number): Promise<string[]> {
+  assertEpoch(epoch);
+  const max = pageLimit(limit, limits.grantBatchMax, limits.grantBatchMax);
+  const [known, granted] = await ctx.run('listGranted', (r) => execAll(r.multi().hexists(ctx.keys.epochs, String(epoch)).hkeys(ctx.keys.grants(epoch)).exec()));
+  if (known !== 1) throw new FleetkeyError('EPOCH_NOT_FOUND', `epoch ${epoch}`);
+  return (granted as string[]).sort().slice(0, max);
 }
 
 async function existing(ctx: RedisContext, epoch: number): Promise<EpochRecord> {

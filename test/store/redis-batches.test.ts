@@ -6,7 +6,7 @@ import { kek, newDevice, refuses } from './contract/fixtures.js';
 
 const redis = await startRedis(t);
 
-t.test('the largest batches the store accepts go through in one atomic script each', async (t) => {
+t.test('the largest batches the store accepts go through', async (t) => {
   const store = await openStore(redis.url, { prefix: 'batches:' });
   t.teardown(() => store.close());
   const devices = Array.from({ length: limits.registerBatchMax }, (_, i) => newDevice(`batch-${i}`));
