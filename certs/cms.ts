@@ -1,5 +1,6 @@
 import * as pkijs from 'pkijs';
 import { FleetkeyError } from '../errors/index.js';
+import { explicit, oid, sequence, set, smallInteger } from './der.js';
 
 /** RFC 7030 §4.1.3 / §4.2.3: the media type of EST's `/cacerts` and enrollment responses. */
 export const CERTS_ONLY_MEDIA_TYPE = 'application/pkcs7-mime; smime-type=certs-only';
@@ -58,4 +59,23 @@ export function decodeCertsOnlyBase64(body: string | Buffer): Buffer[] {
     throw new FleetkeyError('CMS_INVALID', 'body is not base64');
   }
   return decodeCertsOnly(Buffer.from(text, 'base64'));
+}
+
+/**
+ * The same certs-only message as `encodeCertsOnly`, assembled with the DER writer instead of pkijs
+ * objects (which cost more than issuing the certificate): for the enrollment hot path, where the
+ * certificates were just issued here and need no parsing. Byte-identical to `encodeCertsOnly`.
+ */
+export function assembleCertsOnly(ders: readonly Buffer[]): Buffer {
+  if (ders.length === 0 || ders.some((der) => !Buffer.isBuffer(der) || der[0] !== 0x30)) {
+    throw new FleetkeyError('CMS_CERTIFICATE_INVALID', 'no certificates, or one that is not a DER SEQUENCE');
+  }
+  const signedData = sequence(
+    smallInteger(1), // CMSVersion 1: no attribute certificates, eContentType id-data (RFC 5652 §5.1)
+    set(), // digestAlgorithms: none, there are no signers
+    sequence(oid(ID_DATA)), // encapContentInfo without eContent
+    explicit(0, ...ders), // certificates [0] IMPLICIT CertificateSet, in the order given
+    set(), // signerInfos: none
+  );
+  return sequence(oid(ID_SIGNED_DATA), explicit(0, signedData));
 }

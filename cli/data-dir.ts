@@ -14,6 +14,10 @@ export const dataDirFiles = {
   serviceCert: (role: ServiceRole) => `services/${role}.pem`,
   serviceKey: (role: ServiceRole) => `services/${role}.key`,
   kek: 'kek',
+  /** Written by `fleetkey provisioner`: its URL, for the CLI commands that call its REST API. */
+  provisionerEndpoint: 'provisioner/endpoint.json',
+  /** The bootstrap admin API token (0600) the provisioner makes on its first start with this data dir. */
+  adminToken: 'provisioner/admin.token',
 } as const;
 
 function read(dir: string, file: string): Buffer {

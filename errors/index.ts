@@ -1,7 +1,9 @@
 import { certsErrors } from './certs.js';
 import { generalErrors } from './general.js';
+import { kdcErrors } from './kdc.js';
 import { protocolErrors } from './protocol.js';
 import { provisionerErrors } from './provisioner.js';
+import { simErrors } from './sim.js';
 import { storeErrors } from './store.js';
 import type { ErrorSpec } from './spec.js';
 
@@ -14,6 +16,8 @@ export const sections = {
   store: storeErrors,
   protocol: protocolErrors,
   provisioner: provisionerErrors,
+  kdc: kdcErrors,
+  sim: simErrors,
 } as const;
 
 /**
@@ -27,6 +31,8 @@ export const catalogue = {
   ...storeErrors,
   ...protocolErrors,
   ...provisionerErrors,
+  ...kdcErrors,
+  ...simErrors,
 } as const satisfies Readonly<Record<string, ErrorSpec>>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -1,11 +1,13 @@
-import { createHash, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
-import { CompactEncrypt, CompactSign } from 'jose';
+import type { KeyObject } from 'node:crypto';
 import { isValidDeviceId } from '../certs/identity.js';
-import { keyTypeOf } from '../certs/keys.js';
 import { FleetkeyError } from '../errors/index.js';
+import { sealGrantKey, signGrant, type FixedJweInputs, type GrantRecipient, type GrantSigner } from './grant-crypto.js';
 import { bindClientId } from './principal.js';
 import { isNonce } from './rekey-messages.js';
 import { isEpoch, isU32, KEY_BYTES } from './session-key.js';
+
+export { GRANT_ENC, grantRecipient, keyThumbprint, keyWrapAlgFor, sealGrantKey, signGrant } from './grant-crypto.js';
+export type { FixedJweInputs, GrantRecipient, GrantSigner, KeyWrapAlg } from './grant-crypto.js';
 
 /**
  * Grants, KDC side (DESIGN.md "Session keys"). A grant is a JWS compact serialization (RFC 7515
@@ -14,19 +16,12 @@ import { isEpoch, isU32, KEY_BYTES } from './session-key.js';
  * An epoch grant (for consumers) has no "grant" member and its JWE carries S_e instead of K.
  * "key" is a JWE compact serialization (RFC 7516 §7.1): ECDH-ES+A256KW for EC recipients,
  * RSA-OAEP-256 for RSA, enc A256GCM, plus "kid" = the RFC 7638 thumbprint of the recipient key.
+ * The JOSE serializations are written with node:crypto (grant-crypto.ts); devices verify with jose.
  */
 
 export const GRANT_VERSION = 1;
 export const GRANT_ALG = 'ES256';
-export const GRANT_ENC = 'A256GCM';
 export type GrantKind = 'device' | 'consumer';
-export type KeyWrapAlg = 'ECDH-ES+A256KW' | 'RSA-OAEP-256';
-
-/** The KDC's signing identity: its P-256 service key and x5c = [KDC certificate DER, issuing CA DER]. */
-export interface GrantSigner {
-  readonly key: KeyObject;
-  readonly x5c: readonly Buffer[];
-}
 
 interface GrantTimes {
   /** Seconds since the Unix epoch, as all JWT-style times (RFC 7519 §2 NumericDate). */
@@ -40,8 +35,8 @@ interface GrantTimes {
 export interface DeviceGrantInput extends GrantTimes {
   readonly signer: GrantSigner;
   readonly deviceId: string;
-  /** The public key of the device's current certificate. */
-  readonly devicePublicKey: KeyObject;
+  /** The public key of the device's current certificate (or its grantRecipient). */
+  readonly devicePublicKey: KeyObject | GrantRecipient;
   readonly epoch: number;
   readonly grant: number;
   /** K, 32 bytes (session-key.ts). */
@@ -61,52 +56,6 @@ export interface EpochGrantInput extends GrantTimes {
   readonly req?: string | undefined;
 }
 
-/** The key-management algorithm a recipient key gets (KEY_UNSUPPORTED for any other key). */
-export function keyWrapAlgFor(key: KeyObject): KeyWrapAlg {
-  return keyTypeOf(key) === 'rsa' ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW';
-}
-
-/** RFC 7638 JWK thumbprint (SHA-256, base64url) of the public half of `key`. */
-export function keyThumbprint(key: KeyObject): string {
-  const jwk = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'jwk' });
-  // Required members only, in lexicographic order (RFC 7638 §3.2).
-  const members = jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
-  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
-}
-
-/** Test vectors only: fixes the JWE's ephemeral key, content key and IV so its bytes are reproducible. */
-export interface FixedJweInputs {
-  readonly epk?: KeyObject;
-  readonly cek?: Uint8Array;
-  readonly iv?: Uint8Array;
-}
-
-/** Encrypts a 32-byte key to `recipient` as the JWE of a grant's "key" claim. */
-export async function encryptGrantKey(recipient: KeyObject, plaintext: Uint8Array, fixed?: FixedJweInputs): Promise<string> {
-  if (recipient.type !== 'public') throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'grants are encrypted to a public key');
-  const alg = keyWrapAlgFor(recipient);
-  const jwe = new CompactEncrypt(plaintext).setProtectedHeader({ alg, enc: GRANT_ENC, kid: keyThumbprint(recipient) });
-  // jose needs the ephemeral key as an extractable CryptoKey (it exports its public half into "epk").
-  if (fixed?.epk) jwe.setKeyManagementParameters({ epk: await webcrypto.subtle.importKey('jwk', fixed.epk.export({ format: 'jwk' }), { name: 'ECDH', namedCurve: fixed.epk.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : 'P-256' }, true, ['deriveBits']) });
-  if (fixed?.cek) jwe.setContentEncryptionKey(fixed.cek);
-  if (fixed?.iv) jwe.setInitializationVector(fixed.iv);
-  return jwe.encrypt(recipient);
-}
-
-const x5cCache = new WeakMap<GrantSigner, string[]>();
-
-/** Signs a grant payload (already JSON) with the KDC key; x5c is standard base64 DER (RFC 7515 §4.1.6). */
-export async function signGrantPayload(signer: GrantSigner, payload: string): Promise<string> {
-  let x5c = x5cCache.get(signer);
-  if (!x5c) {
-    if (signer.key.type !== 'private' || keyTypeOf(signer.key) !== 'ec-p256' || signer.x5c.length < 1) {
-      throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'a grant signer is a P-256 private key with its certificate chain');
-    }
-    x5cCache.set(signer, (x5c = signer.x5c.map((der) => Buffer.from(der).toString('base64'))));
-  }
-  return new CompactSign(Buffer.from(payload, 'utf8')).setProtectedHeader({ alg: GRANT_ALG, x5c }).sign(signer.key);
-}
-
 function assertTimes(t: GrantTimes, req: string | undefined): void {
   const ok = (n: number) => Number.isSafeInteger(n) && n >= 0;
   if (!ok(t.iat) || !ok(t.nbf) || !ok(t.exp)) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'grant times are whole seconds');
@@ -117,27 +66,47 @@ function assertSecret(bytes: Uint8Array, what: string): void {
   if (!(bytes instanceof Uint8Array) || bytes.length !== KEY_BYTES) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', `${what} is 32 bytes`);
 }
 
+/** Encrypts a 32-byte key to `recipient` as the JWE of a grant's "key" claim (async form of sealGrantKey). */
+export async function encryptGrantKey(recipient: KeyObject, plaintext: Uint8Array, fixed?: FixedJweInputs): Promise<string> {
+  return sealGrantKey(recipient, plaintext, fixed);
+}
+
+/** Signs a grant payload (already JSON) with the KDC key (async form of signGrant). */
+export async function signGrantPayload(signer: GrantSigner, payload: string): Promise<string> {
+  return signGrant(signer, payload);
+}
+
 /** A device grant: K for (deviceId, epoch, grant), encrypted to the device's certificate key, signed. */
-export async function buildDeviceGrant(input: DeviceGrantInput): Promise<string> {
+export function deviceGrantJws(input: DeviceGrantInput): string {
   if (!isValidDeviceId(input.deviceId)) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'grant: invalid device id');
   if (!isEpoch(input.epoch) || !isU32(input.grant)) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'grant: epoch or grant number');
   assertTimes(input, input.req);
   assertSecret(input.key, 'a session key');
-  const key = await encryptGrantKey(input.devicePublicKey, input.key);
+  const key = sealGrantKey(input.devicePublicKey, input.key);
   // Member order is part of the documented format; JSON.stringify omits "req" when undefined.
   const payload = { v: GRANT_VERSION, sub: input.deviceId, epoch: input.epoch, grant: input.grant, req: input.req, iat: input.iat, nbf: input.nbf, exp: input.exp, key };
-  return signGrantPayload(input.signer, JSON.stringify(payload));
+  return signGrant(input.signer, JSON.stringify(payload));
 }
 
 /** An epoch grant for a consumer: S_e, encrypted to the consumer certificate's key, signed. */
-export async function buildEpochGrant(input: EpochGrantInput): Promise<string> {
+export function epochGrantJws(input: EpochGrantInput): string {
   if (!isConsumerId(input.consumerId)) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'epoch grant: invalid consumer id');
   if (!isEpoch(input.epoch)) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'epoch grant: epoch');
   assertTimes(input, input.req);
   assertSecret(input.epochSecret, 'an epoch secret');
-  const key = await encryptGrantKey(input.consumerPublicKey, input.epochSecret);
+  const key = sealGrantKey(input.consumerPublicKey, input.epochSecret);
   const payload = { v: GRANT_VERSION, sub: input.consumerId, epoch: input.epoch, req: input.req, iat: input.iat, nbf: input.nbf, exp: input.exp, key };
-  return signGrantPayload(input.signer, JSON.stringify(payload));
+  return signGrant(input.signer, JSON.stringify(payload));
+}
+
+/** deviceGrantJws as a promise (refusals reject rather than throw). */
+export async function buildDeviceGrant(input: DeviceGrantInput): Promise<string> {
+  return deviceGrantJws(input);
+}
+
+/** epochGrantJws as a promise (refusals reject rather than throw). */
+export async function buildEpochGrant(input: EpochGrantInput): Promise<string> {
+  return epochGrantJws(input);
 }
 
 /** A consumer's client id, which is the `sub` of its epoch grants (protocol/principal.ts). */

@@ -164,6 +164,8 @@ export interface Store {
   epochProgress(epoch: number): Promise<EpochProgress>;
   /** Devices granted in `epoch` that have not acknowledged it. */
   listUnacked(epoch: number, limit?: number): Promise<string[]>;
+  /** Devices granted in `epoch`, acknowledged or not (the KDC's view of who was online in it after a restart). */
+  listGranted(epoch: number, limit?: number): Promise<string[]>;
 
   // API tokens (REST bearer tokens; only a hash is kept)
   createApiToken(input: { id: string; secret: string; role: ApiRole; label?: string }, actor: string): Promise<ApiTokenRecord>;

@@ -7,6 +7,7 @@ import { dataDirFiles } from '../data-dir.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runBroker } from '../run-broker.js';
+import { runKdc } from '../run-kdc.js';
 import { onShutdown, parseIntOption } from '../service-options.js';
 
 interface UpCliOptions {
@@ -15,6 +16,9 @@ interface UpCliOptions {
   host: string;
   mqttPort: number;
   metricsPort: number;
+  kdcMetricsPort?: number;
+  switchAfter: number;
+  rotateEvery: number;
   logLevel: string;
   json?: boolean;
 }
@@ -32,6 +36,9 @@ export function registerUp(program: Command): void {
     .option('--host <addr>', 'address the services listen on', '127.0.0.1')
     .option('--mqtt-port <port>', 'MQTT over TLS port', parseIntOption, 8883)
     .option('--metrics-port <port>', 'broker Prometheus port (-1 disables)', parseIntOption, 9883)
+    .option('--kdc-metrics-port <port>', 'KDC Prometheus port (-1 disables; default --metrics-port + 1, or 0/-1 like it)', parseIntOption)
+    .option('--switch-after <s>', 'seconds from a rotation to the devices switching keys', parseIntOption, 10)
+    .option('--rotate-every <s>', 'rotate the fleet keys every S seconds (0: only on request)', parseIntOption, 0)
     .option('--log-level <level>', 'pino log level (env FLEETKEY_LOG_LEVEL)', process.env.FLEETKEY_LOG_LEVEL ?? 'info')
     .option('--json', 'print the endpoints as one JSON line')
     .action(action(async (opts: UpCliOptions) => {
@@ -48,8 +55,18 @@ export function registerUp(program: Command): void {
         await store.close();
         throw err;
       });
+      const kdc = await runKdc({
+        dir, store, logger, brokerUrl: `mqtts://${reachable(opts.host)}:${broker.port}`, name: 'up',
+        switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery, graceSeconds: 300, retainEpochs: 2,
+        workers: undefined, consumerCertFiles: undefined, metricsHost: opts.host, metricsPort: opts.kdcMetricsPort ?? (opts.metricsPort <= 0 ? opts.metricsPort : opts.metricsPort + 1),
+      }).catch(async (err: unknown) => {
+        await broker.close();
+        await store.close();
+        throw err;
+      });
       process.on('SIGHUP', () => void broker.reloadTls().catch((err: unknown) => logger.error({ err }, 'TLS reload failed')));
       onShutdown(async () => {
+        await kdc.close();
         await broker.close();
         await store.close();
       }, logger);
@@ -60,6 +77,7 @@ export function registerUp(program: Command): void {
         mqtts: `mqtts://${opts.host}:${broker.port}`,
         metrics: broker.metricsPort === undefined ? null : `http://${opts.host}:${broker.metricsPort}/metrics`,
         caBundle: join(dir, dataDirFiles.chain),
+        kdc: { clientId: kdc.kdc.clientId, metrics: kdc.metricsPort === undefined ? null : `http://${opts.host}:${kdc.metricsPort}/metrics` },
       };
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(endpoints)}\n`);
@@ -69,9 +87,15 @@ export function registerUp(program: Command): void {
         `fleetkey is up${created ? ` (new fleet CA in ${dir})` : ''}`,
         `  MQTT over mutual TLS  ${endpoints.mqtts}`,
         `  broker metrics        ${endpoints.metrics ?? 'off'}`,
+        `  KDC                   ${endpoints.kdc.clientId}, metrics ${endpoints.kdc.metrics ?? 'off'}`,
         `  CA bundle             ${endpoints.caBundle}`,
         'Ctrl-C stops it; a restart continues with the same CA and state.',
         '',
       ].join('\n'));
     }));
+}
+
+/** The address the in-process KDC dials: a wildcard listen address is reached on loopback (in the server certificate). */
+function reachable(host: string): string {
+  return host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
 }

@@ -93,6 +93,12 @@ export function listUnacked(ctx: FileContext, epoch: number, limit?: number): Pr
   return ctx.settle(unacked);
 }
 
+export function listGranted(ctx: FileContext, epoch: number, limit?: number): Promise<string[]> {
+  existing(ctx, epoch);
+  const max = pageLimit(limit, limits.grantBatchMax, limits.grantBatchMax);
+  return ctx.settle([...(ctx.state.grants.get(epoch)?.keys() ?? [])].slice(0, max));
+}
+
 function existing(ctx: FileContext, epoch: number): EpochRecord {
   assertEpoch(epoch);
   const record = ctx.state.epochs.get(epoch);

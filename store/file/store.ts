@@ -73,6 +73,7 @@ export class FileStore implements Store {
   async recordAcks(acks: readonly { deviceId: string; epoch: number; grant: number }[]) { return keys.recordAcks(this.ctx, acks); }
   async epochProgress(epoch: number) { return keys.epochProgress(this.ctx, epoch); }
   async listUnacked(epoch: number, limit?: number) { return keys.listUnacked(this.ctx, epoch, limit); }
+  async listGranted(epoch: number, limit?: number) { return keys.listGranted(this.ctx, epoch, limit); }
 
   async createApiToken(input: { id: string; secret: string; role: ApiRole; label?: string }, actor: string) {
     return access.createApiToken(this.ctx, input, actor);

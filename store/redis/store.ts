@@ -61,6 +61,7 @@ export class RedisStore implements Store {
   async recordAcks(acks: readonly { deviceId: string; epoch: number; grant: number }[]) { return epochs.recordAcks(this.ctx, acks); }
   async epochProgress(epoch: number) { return epochs.epochProgress(this.ctx, epoch); }
   async listUnacked(epoch: number, limit?: number) { return epochs.listUnacked(this.ctx, epoch, limit); }
+  async listGranted(epoch: number, limit?: number) { return epochs.listGranted(this.ctx, epoch, limit); }
 
   async createApiToken(input: { id: string; secret: string; role: ApiRole; label?: string }, actor: string) {
     return access.createApiToken(this.ctx, input, actor);

@@ -99,6 +99,9 @@ export function keysContract(t: Test, open: OpenStore): void {
     const more = Array.from({ length: 30 }, () => deviceId());
     await store.nextGrants(more, 1);
     t.equal((await store.listUnacked(1, 10)).length, 10, 'limit');
+    t.same((await store.listGranted(1)).sort(), [...ids, ...more].sort(), 'granted: acknowledged or not');
+    t.equal((await store.listGranted(1, 10)).length, 10, 'granted: limit');
+    await refuses(t, store.listGranted(3), 'EPOCH_NOT_FOUND', 'granted of an unknown epoch');
     await refuses(t, store.epochProgress(3), 'EPOCH_NOT_FOUND', 'progress of an unknown epoch');
     await refuses(t, store.listUnacked(3), 'EPOCH_NOT_FOUND', 'unacked of an unknown epoch');
   });

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
+import type { ApiClient } from './api-client.js';
+import type { IdLine } from './ids-file.js';
+
+/** What `POST /v1/devices/{id}/bundle` answers (JSON form). */
+interface BundleJson {
+  deviceId: string;
+  serial: string;
+  certificate: string;
+  chain: string;
+  privateKey: string;
+  pkcs12: string;
+}
+
+export interface ProvisionPlan {
+  readonly out: string;
+  readonly devices: readonly IdLine[];
+  /** One PKCS#12 password for the batch; undefined makes a random one per device (written beside the bundle). */
+  readonly password: string | undefined;
+  readonly keyType: 'ec-p256' | 'ec-p384' | 'rsa';
+  readonly concurrency: number;
+}
+
+export interface ProvisionResult {
+  readonly total: number;
+  readonly written: string[];
+  readonly skipped: string[];
+  readonly failed: { id: string; code: string; message: string }[];
+}
+
+/** Files of one finished device directory `<out>/<id>/`. */
+export const BUNDLE_FILES = ['key.pem', 'cert.pem', 'chain.pem', 'device.p12'] as const;
+
+/**
+ * The factory batch: for each device a server-made key, its certificate, the chain and a PKCS#12,
+ * written to `<out>/<id>/` by renaming a finished temporary directory, so a device directory is
+ * either complete or absent and a rerun skips what exists. Devices without a token in the ids file
+ * are registered first; their tokens wait in `<out>/.pending/` (0600) until their bundle is written.
+ */
+export async function provisionBatch(api: ApiClient, plan: ProvisionPlan, progress: (id: string) => void): Promise<ProvisionResult> {
+  const out = resolve(plan.out);
+  const pending = join(out, '.pending');
+  mkdirSync(pending, { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(out)) if (name.startsWith('.tmp-')) rmSync(join(out, name), { recursive: true, force: true });
+
+  const skipped = plan.devices.filter((d) => existsSync(join(out, d.id))).map((d) => d.id);
+  const todo = plan.devices.filter((d) => !skipped.includes(d.id));
+  const tokens = new Map<string, string>();
+  for (const d of todo) {
+    const saved = join(pending, `${d.id}.token`);
+    const token = d.token ?? (existsSync(saved) ? readFileSync(saved, 'utf8').trim() : undefined);
+    if (token !== undefined) tokens.set(d.id, token);
+  }
+  await registerMissing(api, todo.filter((d) => !tokens.has(d.id)).map((d) => d.id), pending, tokens);
+
+  const written: string[] = [];
+  const failed: ProvisionResult['failed'] = [];
+  const queue = [...todo];
+  const worker = async () => {
+    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      try {
+        await provisionOne(api, plan, out, d.id, tokens.get(d.id)!);
+        rmSync(join(pending, `${d.id}.token`), { force: true });
+        written.push(d.id);
+      } catch (err) {
+        if (!isFleetkeyError(err)) throw err;
+        failed.push({ id: d.id, code: err.code, message: err.message });
+      }
+      progress(d.id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, plan.concurrency) }, worker));
+  return { total: plan.devices.length, written, skipped, failed };
+}
+
+/** One registration for every device that has no token yet; the tokens are saved before use. */
+async function registerMissing(api: ApiClient, ids: string[], pending: string, tokens: Map<string, string>): Promise<void> {
+  if (ids.length === 0) return;
+  try {
+    const { devices } = await api.json<{ devices: { id: string; token: string }[] }>('POST', '/v1/devices', { ids });
+    for (const d of devices) {
+      writeFileSync(join(pending, `${d.id}.token`), `${d.token}\n`, { mode: 0o600 });
+      tokens.set(d.id, d.token);
+    }
+  } catch (err) {
+    if (isFleetkeyError(err, 'DEVICE_EXISTS')) {
+      throw new FleetkeyError('DEVICE_EXISTS', 'some devices are registered already: give their tokens in the ids file as "id,token"');
+    }
+    throw err;
+  }
+}
+
+async function provisionOne(api: ApiClient, plan: ProvisionPlan, out: string, id: string, token: string): Promise<void> {
+  const password = plan.password ?? randomBytes(18).toString('base64url');
+  const bundle = await api.json<BundleJson>('POST', `/v1/devices/${encodeURIComponent(id)}/bundle`, { token, password, keyType: plan.keyType });
+  const tmp = join(out, `.tmp-${id}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(tmp, { mode: 0o700 });
+  writeFileSync(join(tmp, 'key.pem'), bundle.privateKey, { mode: 0o600 });
+  writeFileSync(join(tmp, 'cert.pem'), bundle.certificate, { mode: 0o644 });
+  writeFileSync(join(tmp, 'chain.pem'), bundle.chain, { mode: 0o644 });
+  writeFileSync(join(tmp, 'device.p12'), Buffer.from(bundle.pkcs12, 'base64'), { mode: 0o600 });
+  if (plan.password === undefined) writeFileSync(join(tmp, 'device.p12.password'), `${password}\n`, { mode: 0o600 });
+  renameSync(tmp, join(out, id));
+}

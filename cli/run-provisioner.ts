@@ -1,0 +1,73 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { loadFleetCa } from '../certs/ca.js';
+import { createProvisioner, type RateLimit } from '../provisioner/index.js';
+import type { Store } from '../store/types.js';
+import { readServerTls } from './data-dir.js';
+import { ensureAdminToken, removeEndpoint, writeEndpoint } from './provisioner-files.js';
+
+export interface ProvisionerServiceConfig {
+  readonly dir: string;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly host: string;
+  readonly port: number;
+  readonly ipRateLimit: RateLimit;
+  readonly deviceRateLimit: RateLimit;
+  readonly enrollmentTokenTtlSeconds: number;
+  readonly deviceLifetimeDays: number;
+  /** Make provisioner/admin.token on first start. */
+  readonly bootstrapToken: boolean;
+}
+
+export interface RunningProvisionerService {
+  readonly port: number;
+  readonly url: string;
+  /** Path of the bootstrap admin token file (when enabled) and whether this start made it. */
+  readonly adminToken: { path: string; created: boolean } | undefined;
+  reloadTls(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The URL the CLI should use: a wildcard listen address is reached on loopback (in the server certificate). */
+function urlFor(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `https://${reachable}:${port}`;
+}
+
+/** The provisioner as a service: CA and TLS from the data dir, the endpoint file, the bootstrap admin token. */
+export async function runProvisioner(config: ProvisionerServiceConfig): Promise<RunningProvisionerService> {
+  const ca = loadFleetCa(join(config.dir, 'ca'));
+  const provisioner = await createProvisioner({
+    host: config.host,
+    port: config.port,
+    tls: () => readServerTls(config.dir),
+    ca,
+    store: config.store,
+    logger: config.logger,
+    ipRateLimit: config.ipRateLimit,
+    deviceRateLimit: config.deviceRateLimit,
+    enrollmentTokenTtlSeconds: config.enrollmentTokenTtlSeconds,
+    deviceLifetimeDays: config.deviceLifetimeDays,
+  });
+  try {
+    const address = await provisioner.listen();
+    const url = urlFor(config.host, address.port);
+    writeEndpoint(config.dir, url);
+    const adminToken = config.bootstrapToken ? await ensureAdminToken(config.dir, config.store, config.logger) : undefined;
+    return {
+      port: address.port,
+      url,
+      adminToken,
+      reloadTls: () => provisioner.reloadTls(),
+      async close() {
+        removeEndpoint(config.dir);
+        await provisioner.close();
+      },
+    };
+  } catch (err) {
+    removeEndpoint(config.dir);
+    await provisioner.close();
+    throw err;
+  }
+}

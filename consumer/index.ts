@@ -1,0 +1,2 @@
+export { createConsumer, type Consumer, type ConsumerStats, type TelemetryMessage } from './consumer.js';
+export { resolveConsumerOptions, type ConsumerOptions, type ConsumerOptionsInput } from './options.js';

@@ -1,0 +1,71 @@
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { identityFromCertificate } from '../certs/identity.js';
+import { pemBlocks } from '../certs/pem.js';
+import { FleetkeyError } from '../errors/index.js';
+import type { RevocationCache } from '../store/revocation-cache.js';
+import type { CertificateRecord, Store } from '../store/types.js';
+
+/** A recipient of a grant: the key of its current certificate. */
+export interface Recipient {
+  readonly serial: string;
+  /** SubjectPublicKeyInfo DER. */
+  readonly spki: Buffer;
+}
+
+/**
+ * Whose key a grant is encrypted to (DESIGN.md: "the public key of the device's current certificate").
+ * A current certificate is recorded in the store for the subject, valid now and not revoked; of
+ * several (a re-enrollment), the one issued last.
+ *
+ * Consumers: the broker binds a service's client id only to its role, so the client id `C` names the
+ * certificate by convention — its CN is `C` (`<role>-<name>`, certs/issue.ts). The KDC knows consumer
+ * certificates from its configuration (`consumerCertificates`, e.g. the data dir's
+ * services/consumer.pem) and from store records under the subject `service:<C>`.
+ */
+export class CertificateDirectory {
+  readonly #consumers = new Map<string, X509Certificate[]>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly revocations: RevocationCache,
+    private readonly clock: () => number,
+    consumerPems: readonly string[],
+  ) {
+    for (const pem of consumerPems) {
+      for (const der of pemBlocks(pem, 'CERTIFICATE')) {
+        const cert = new X509Certificate(der);
+        const identity = identityFromCertificate(cert);
+        if (identity?.kind !== 'service' || identity.role !== 'consumer') continue; // the issuing CA after a leaf, say
+        const cn = /^CN=(.+)$/m.exec(cert.subject)?.[1];
+        if (cn === undefined) throw new FleetkeyError('CONFIG_INVALID', `consumer certificate ${cert.serialNumber} has no CN`);
+        this.#consumers.set(cn, [...(this.#consumers.get(cn) ?? []), cert]);
+      }
+    }
+  }
+
+  /** The device's current certificate, or undefined. */
+  async device(deviceId: string): Promise<Recipient | undefined> {
+    return this.#current(await this.store.listCertificates(deviceId));
+  }
+
+  /** The consumer's current certificate key: configured certificates first, then the store. */
+  async consumer(clientId: string): Promise<KeyObject | undefined> {
+    const now = this.clock();
+    const configured = (this.#consumers.get(clientId) ?? [])
+      .filter((c) => !this.revocations.isRevoked(c.serialNumber) && Date.parse(c.validFrom) <= now && now < Date.parse(c.validTo))
+      .sort((a, b) => Date.parse(b.validFrom) - Date.parse(a.validFrom))[0];
+    if (configured) return configured.publicKey;
+    const recorded = this.#current(await this.store.listCertificates(`service:${clientId}`));
+    return recorded && createPublicKey({ key: recorded.spki, format: 'der', type: 'spki' });
+  }
+
+  #current(records: readonly CertificateRecord[]): Recipient | undefined {
+    const now = this.clock();
+    let best: CertificateRecord | undefined;
+    for (const c of records) {
+      if (this.revocations.isRevoked(c.serial) || c.notBefore.getTime() > now || c.notAfter.getTime() <= now) continue;
+      if (!best || c.issuedAt.getTime() >= best.issuedAt.getTime()) best = c;
+    }
+    return best && { serial: best.serial, spki: best.spki };
+  }
+}

@@ -1,0 +1,58 @@
+import { isFleetkeyError } from '../errors/index.js';
+import { deviceGrantJws, grantRecipient, type GrantRecipient, type GrantSigner } from '../protocol/grant.js';
+import { deriveSessionKey } from '../protocol/session-key.js';
+
+/**
+ * One device grant to build: everything but the epoch secret, which travels once per batch.
+ * The same function builds it on the main thread and in a worker (kdc/grant-worker.ts).
+ */
+export interface GrantJob {
+  readonly deviceId: string;
+  /** SubjectPublicKeyInfo DER of the device's current certificate. */
+  readonly spki: Uint8Array;
+  readonly epoch: number;
+  readonly grant: number;
+  readonly req?: string | undefined;
+  readonly iat: number;
+  readonly nbf: number;
+  readonly exp: number;
+}
+
+/** A built grant (JWS compact), or why it could not be built (an error code). */
+export type GrantResult = { readonly jws: string } | { readonly error: string; readonly detail?: string | undefined };
+
+/** Grant recipients by SPKI: a device's key is read once, not once per grant. */
+export class RecipientKeys {
+  readonly #keys = new Map<string, GrantRecipient>();
+  constructor(private readonly max = 200_000) {}
+
+  get(spki: Uint8Array): GrantRecipient {
+    const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('base64');
+    let key = this.#keys.get(id);
+    if (key === undefined) {
+      if (this.#keys.size >= this.max) this.#keys.clear();
+      key = grantRecipient(Buffer.from(spki));
+      this.#keys.set(id, key);
+    }
+    return key;
+  }
+}
+
+/** K = HKDF(S_e, D, e, g), wrapped to the device key and signed; K is wiped after. */
+export function buildGrant(signer: GrantSigner, keys: RecipientKeys, secrets: ReadonlyMap<number, Uint8Array>, job: GrantJob): GrantResult {
+  const secret = secrets.get(job.epoch);
+  if (secret === undefined) return { error: 'KDC_EPOCH_SECRET_MISSING', detail: `epoch ${job.epoch}` };
+  let key: Buffer | undefined;
+  try {
+    key = deriveSessionKey(secret, job.deviceId, job.epoch, job.grant);
+    const jws = deviceGrantJws({
+      signer, deviceId: job.deviceId, devicePublicKey: keys.get(job.spki), epoch: job.epoch, grant: job.grant, key,
+      req: job.req, iat: job.iat, nbf: job.nbf, exp: job.exp,
+    });
+    return { jws };
+  } catch (err) {
+    return { error: isFleetkeyError(err) ? err.code : 'KDC_GRANT_FAILED', detail: err instanceof Error ? (isFleetkeyError(err) ? err.detail : err.message) : String(err) };
+  } finally {
+    key?.fill(0);
+  }
+}

@@ -1,0 +1,52 @@
+import type { KeyObject } from 'node:crypto';
+import { parseCsr, validateDeviceCsr, type ParsedCsr } from '../certs/csr.js';
+import { issueDeviceCertificate } from '../certs/issue.js';
+import { generateDeviceKey, type KeyType } from '../certs/keys.js';
+import type { FleetCa, IssuedCertificate } from '../certs/types.js';
+import { FleetkeyError } from '../errors/index.js';
+import type { CertificateRecord } from '../store/types.js';
+
+/** What the enrollment flows need to sign: the CA and the certificate lifetime. */
+export interface Issuer {
+  readonly ca: FleetCa;
+  readonly lifetimeDays: number;
+}
+
+/**
+ * A device's request, checked: the PKCS#10 parses, its self-signature verifies, the key is one we
+ * accept, and the CN is exactly `deviceId` (CSR_* / KEY_UNSUPPORTED codes, 400). Nothing else it asks for counts.
+ */
+export function readDeviceCsr(body: Buffer | string | undefined, deviceId: string): ParsedCsr {
+  if (body === undefined || body.length === 0) throw new FleetkeyError('CSR_EMPTY', 'no request body');
+  const csr = parseCsr(body);
+  validateDeviceCsr(csr, deviceId);
+  return csr;
+}
+
+/** A device certificate for `publicKey`: the profile (names, extensions, lifetime) is the CA's alone. */
+export function issueForDevice(issuer: Issuer, deviceId: string, publicKey: KeyObject): IssuedCertificate {
+  return issueDeviceCertificate(issuer.ca, { deviceId, publicKey, lifetimeDays: issuer.lifetimeDays });
+}
+
+/** A key pair made here, for serverkeygen and factory bundles; P-256 unless asked otherwise. */
+export function serverMadeKey(type: KeyType = 'ec-p256'): { privateKey: KeyObject; publicKey: KeyObject } {
+  return generateDeviceKey(type);
+}
+
+/** The store's record of an issued certificate. */
+export function certificateRecord(issued: IssuedCertificate, subject: string, spki: Buffer): CertificateRecord {
+  return {
+    serial: issued.serial,
+    subject,
+    spki,
+    notBefore: issued.notBefore,
+    notAfter: issued.notAfter,
+    fingerprint: issued.fingerprint,
+    issuedAt: new Date(),
+  };
+}
+
+/** PKCS#8 DER of a private key. */
+export function pkcs8Der(key: KeyObject): Buffer {
+  return key.export({ type: 'pkcs8', format: 'der' });
+}

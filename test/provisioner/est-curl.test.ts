@@ -1,0 +1,136 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { openssl } from '../helpers/openssl.js';
+import { tempDir } from '../helpers/tmp.js';
+import { bearer, call, curl, startProvisioner } from './fixture.js';
+
+// EST as an operator drives it: openssl makes keys and requests, curl talks to the provisioner,
+// openssl reads and verifies what comes back. Nothing here is fleetkey code but the server.
+
+function ok(t: Test, run: { status: number | null; stderr: string }, what: string): void {
+  t.equal(run.status, 0, `${what} (${run.stderr.trim()})`);
+}
+
+t.test('simpleenroll, a second use of the token, simplereenroll, revoked re-enrollment, cacerts, csrattrs', async (t) => {
+  const fx = await startProvisioner(t);
+  const dir = tempDir(t);
+  const est = `${fx.url}/.well-known/est`;
+  const f = (name: string) => join(dir, name);
+  writeFileSync(f('root.pem'), fx.fleet.ca.root.certificate.pem);
+  writeFileSync(f('issuing.pem'), fx.fleet.ca.issuing.certificate.pem);
+  const tokens = await fx.register(['dev1']);
+  const token = tokens.get('dev1')!;
+
+  // A P-256 key and a CSR for CN=dev1, base64 DER as RFC 7030 wants it.
+  const newCsr = (prefix: string) => {
+    ok(t, openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${prefix}.key`),
+      '-subj', '/CN=dev1', '-outform', 'DER', '-out', f(`${prefix}.csr.der`)]), `openssl req (${prefix})`);
+    ok(t, openssl(['base64', '-in', f(`${prefix}.csr.der`), '-out', f(`${prefix}.csr.b64`)]), 'openssl base64');
+  };
+  const readCerts = (b64: string, out: string) => {
+    ok(t, openssl(['base64', '-d', '-in', b64, '-out', `${b64}.der`]), 'openssl base64 -d');
+    const print = openssl(['pkcs7', '-inform', 'DER', '-in', `${b64}.der`, '-print_certs', '-out', out]);
+    ok(t, print, 'openssl pkcs7 -print_certs');
+    return readFileSync(out, 'utf8');
+  };
+
+  newCsr('first');
+  const enroll = await curl(['--cacert', fx.fleet.caFile, '-u', `dev1:${token}`, '-H', 'Content-Type: application/pkcs10',
+    '--data-binary', `@${f('first.csr.b64')}`, '-D', f('enroll.headers'), '-o', f('enroll.b64'), '-w', '%{http_code}', `${est}/simpleenroll`]);
+  t.equal(enroll.stdout, '200', `simpleenroll answers 200 (${enroll.stderr})`);
+  t.match(readFileSync(f('enroll.headers'), 'utf8'), /content-type: application\/pkcs7-mime; smime-type=certs-only/i);
+  t.match(readFileSync(f('enroll.headers'), 'utf8'), /content-transfer-encoding: base64/i);
+  const certs = readCerts(f('enroll.b64'), f('dev1.pem'));
+  t.equal(certs.match(/BEGIN CERTIFICATE/g)?.length, 1, 'only the issued certificate (RFC 7030 §4.2.3)');
+  const verify = openssl(['verify', '-CAfile', f('root.pem'), '-untrusted', f('issuing.pem'), '-purpose', 'sslclient', f('dev1.pem')]);
+  t.match(verify.stdout, /dev1\.pem: OK/, `openssl verify accepts it (${verify.stderr.trim()})`);
+  const text = openssl(['x509', '-in', f('dev1.pem'), '-noout', '-subject', '-ext', 'subjectAltName']).stdout;
+  t.match(text, /CN ?= ?dev1/);
+  t.match(text, /URI:urn:fleetkey:device:dev1/);
+
+  const again = await curl(['--cacert', fx.fleet.caFile, '-u', `dev1:${token}`, '--data-binary', `@${f('first.csr.b64')}`,
+    '-D', f('again.headers'), '-w', '\n%{http_code}', `${est}/simpleenroll`]);
+  const [againBody, againStatus] = again.stdout.split('\n');
+  t.equal(againStatus, '401', 'the same token a second time: 401');
+  t.same(JSON.parse(againBody!).error.code, 'ENROLLMENT_REFUSED');
+  t.match(readFileSync(f('again.headers'), 'utf8'), /www-authenticate: Basic realm="fleetkey EST"/i);
+
+  const anonymous = await curl(['--cacert', fx.fleet.caFile, '--data-binary', `@${f('first.csr.b64')}`, '-D', f('anon.headers'), '-o', '/dev/null', '-w', '%{http_code}', `${est}/simpleenroll`]);
+  t.equal(anonymous.stdout, '401', 'no credentials: 401');
+  t.match(readFileSync(f('anon.headers'), 'utf8'), /www-authenticate: Basic realm=/i);
+
+  // simplereenroll: the current certificate (with the issuing CA, as the server trusts the root) and a new key.
+  writeFileSync(f('dev1-chain.pem'), readFileSync(f('dev1.pem'), 'utf8') + fx.fleet.ca.issuing.certificate.pem);
+  newCsr('second');
+  const reenroll = await curl(['--cacert', fx.fleet.caFile, '--cert', f('dev1-chain.pem'), '--key', f('first.key'),
+    '--data-binary', `@${f('second.csr.b64')}`, '-o', f('reenroll.b64'), '-w', '%{http_code}', `${est}/simplereenroll`]);
+  t.equal(reenroll.stdout, '200', `simplereenroll with curl --cert --key works (${reenroll.stderr})`);
+  readCerts(f('reenroll.b64'), f('dev1-new.pem'));
+  t.match(openssl(['verify', '-CAfile', f('root.pem'), '-untrusted', f('issuing.pem'), f('dev1-new.pem')]).stdout, /OK/);
+  const newKeyMatches = openssl(['x509', '-in', f('dev1-new.pem'), '-noout', '-pubkey']).stdout === openssl(['pkey', '-in', f('second.key'), '-pubout']).stdout;
+  t.ok(newKeyMatches, 'the new certificate carries the new key');
+  const revocations = await fx.fleet.store.listRevocations();
+  t.equal(revocations.length, 1);
+  t.equal(revocations[0]!.reason, 'superseded', 'the old certificate is revoked as superseded');
+
+  const stale = await curl(['--cacert', fx.fleet.caFile, '--cert', f('dev1-chain.pem'), '--key', f('first.key'),
+    '--data-binary', `@${f('second.csr.b64')}`, '-w', '\n%{http_code}', `${est}/simplereenroll`]);
+  t.equal(stale.stdout.split('\n')[1], '403', 'the superseded certificate cannot re-enroll');
+
+  // Revoke the device through the API; its current certificate no longer re-enrolls.
+  const operator = await fx.apiToken('operator');
+  const revoked = await call(fx, 'POST', '/v1/devices/dev1/revoke', { headers: bearer(operator), json: { reason: 'keyCompromise' } });
+  t.equal(revoked.status, 200);
+  writeFileSync(f('dev1-new-chain.pem'), readFileSync(f('dev1-new.pem'), 'utf8') + fx.fleet.ca.issuing.certificate.pem);
+  const refused = await curl(['--cacert', fx.fleet.caFile, '--cert', f('dev1-new-chain.pem'), '--key', f('second.key'),
+    '--data-binary', `@${f('second.csr.b64')}`, '-w', '\n%{http_code}', `${est}/simplereenroll`]);
+  const [refusedBody, refusedStatus] = refused.stdout.split('\n');
+  t.equal(refusedStatus, '403', 'simplereenroll with a revoked certificate fails');
+  t.equal(JSON.parse(refusedBody!).error.code, 'REENROLL_REFUSED');
+
+  // cacerts: issuing CA and root, as openssl reads them.
+  const cacerts = await curl(['--cacert', fx.fleet.caFile, '-o', f('cacerts.b64'), '-w', '%{http_code}', `${est}/cacerts`]);
+  t.equal(cacerts.stdout, '200');
+  const caText = readCerts(f('cacerts.b64'), f('cacerts.pem'));
+  t.equal(caText.match(/BEGIN CERTIFICATE/g)?.length, 2, 'cacerts carries the issuing CA and the root');
+  t.match(caText, /Provisioner Test Issuing CA/);
+  t.match(caText, /Provisioner Test Root CA/);
+
+  const attrs = await curl(['--cacert', fx.fleet.caFile, '-D', f('attrs.headers'), '-o', f('attrs.b64'), `${est}/csrattrs`]);
+  ok(t, attrs, 'csrattrs');
+  t.match(readFileSync(f('attrs.headers'), 'utf8'), /content-type: application\/csrattrs/i);
+  ok(t, openssl(['base64', '-d', '-in', f('attrs.b64'), '-out', f('attrs.der')]), 'csrattrs base64');
+  const parsed = openssl(['asn1parse', '-inform', 'DER', '-in', f('attrs.der')]).stdout;
+  t.match(parsed, /prime256v1/);
+  t.match(parsed, /ecdsa-with-SHA256/);
+});
+
+t.test('serverkeygen answers a multipart PKCS#8 key and certs-only that belong together', async (t) => {
+  const fx = await startProvisioner(t);
+  const dir = tempDir(t);
+  const f = (name: string) => join(dir, name);
+  const tokens = await fx.register(['dev2']);
+  ok(t, openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('throwaway.key'),
+    '-subj', '/CN=dev2', '-outform', 'DER', '-out', f('csr.der')]), 'openssl req');
+  ok(t, openssl(['base64', '-in', f('csr.der'), '-out', f('csr.b64')]), 'openssl base64');
+  const run = await curl(['--cacert', fx.fleet.caFile, '-u', `dev2:${tokens.get('dev2')}`, '--data-binary', `@${f('csr.b64')}`,
+    '-D', f('headers'), '-o', f('body'), `${fx.url}/.well-known/est/serverkeygen`]);
+  ok(t, run, 'curl serverkeygen');
+  const boundary = /content-type: multipart\/mixed; boundary=([^\r\n]+)/i.exec(readFileSync(f('headers'), 'utf8'))?.[1];
+  t.ok(boundary, 'multipart/mixed with a boundary');
+  const parts = readFileSync(f('body'), 'utf8').split(`--${boundary}`).slice(1, -1);
+  t.equal(parts.length, 2);
+  const [keyPart, certPart] = parts as [string, string];
+  t.match(keyPart, /Content-Type: application\/pkcs8/);
+  t.match(certPart, /Content-Type: application\/pkcs7-mime; smime-type=certs-only/);
+  const b64 = (part: string) => Buffer.from(part.split('\r\n\r\n')[1]!.replace(/\s+/g, ''), 'base64');
+  writeFileSync(f('key.der'), b64(keyPart));
+  writeFileSync(f('certs.der'), b64(certPart));
+  const pub = openssl(['pkey', '-inform', 'DER', '-in', f('key.der'), '-pubout']);
+  ok(t, pub, 'openssl reads the PKCS#8 key');
+  ok(t, openssl(['pkcs7', '-inform', 'DER', '-in', f('certs.der'), '-print_certs', '-out', f('cert.pem')]), 'openssl reads the certs-only');
+  t.equal(openssl(['x509', '-in', f('cert.pem'), '-noout', '-pubkey']).stdout, pub.stdout, 'the certificate is for the server-made key');
+  t.not(pub.stdout, openssl(['pkey', '-in', f('throwaway.key'), '-pubout']).stdout, 'not for the CSR key');
+  t.equal((await fx.fleet.store.getDevice('dev2'))?.status, 'active');
+});
