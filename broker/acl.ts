@@ -67,22 +67,39 @@ function wellFormed(levels: readonly string[], allowWildcards: boolean): boolean
   });
 }
 
-function allowed(patterns: readonly string[], principal: Principal, levels: readonly string[]): boolean {
+/** Decides the publishes of one principal; built once per session, called for every PUBLISH. */
+export type PublishPolicy = (topic: string, retain: boolean) => boolean;
+
+/**
+ * Compiles the publish rules of a principal: topics without wildcards (all a device has) become a Set,
+ * so the common case is one lookup; wildcard rules are matched level by level.
+ */
+export function publishPolicy(principal: Principal): PublishPolicy {
   const self = selfOf(principal);
-  return patterns.some((pattern) => covers(expand(pattern, self), levels));
+  const exact = new Set<string>();
+  const wildcard: string[][] = [];
+  for (const pattern of rulesOf(principal).publish) {
+    const levels = expand(pattern, self);
+    if (levels.some((level) => level === '+' || level === '#')) wildcard.push(levels);
+    else exact.add(levels.join('/'));
+  }
+  return (topic, retain) => {
+    if (retain && isRekeyTopic(topic)) return false;
+    if (exact.has(topic)) return true;
+    const levels = topic.split('/');
+    return wellFormed(levels, false) && wildcard.some((pattern) => covers(pattern, levels));
+  };
 }
 
 export function mayPublish(principal: Principal, topic: string, retain: boolean): boolean {
-  const levels = topic.split('/');
-  if (!wellFormed(levels, false)) return false;
-  if (retain && isRekeyTopic(topic)) return false;
-  return allowed(rulesOf(principal).publish, principal, levels);
+  return publishPolicy(principal)(topic, retain);
 }
 
 export function maySubscribe(principal: Principal, filter: string): boolean {
   const levels = filter.split('/');
   if (!wellFormed(levels, true)) return false;
-  return allowed(rulesOf(principal).subscribe, principal, levels);
+  const self = selfOf(principal);
+  return rulesOf(principal).subscribe.some((pattern) => covers(expand(pattern, self), levels));
 }
 
 /** Grants are never retained: a retained grant would be replayed to every later subscriber. */

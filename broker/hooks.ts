@@ -74,7 +74,7 @@ export function securityHooks(ctx: HookContext): Pick<AedesOptions, 'preConnect'
         return done(packet.topic.startsWith('$') ? new Error('refused') : null);
       }
       const session = ctx.sessions.get(client);
-      if (session && mayPublish(session.principal, packet.topic, Boolean(packet.retain))) {
+      if (session?.mayPublish(packet.topic, Boolean(packet.retain))) {
         ctx.metrics.messagesIn.inc();
         return done(null);
       }

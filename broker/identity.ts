@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import { identityFromCertificate } from '../certs/identity.js';
+import { readPeerCertificate } from '../certs/identity.js';
 import type { CertificateIdentity } from '../protocol/principal.js';
 
 export type PeerIdentity =
@@ -9,12 +9,15 @@ export type PeerIdentity =
 /**
  * The identity of a TLS peer, from its verified certificate only. `authorized` is checked even though
  * the server rejects unverified peers: a certificate that did not verify is never an identity.
+ * The leaf's DER is read directly (`getPeerCertificate(false).raw`): `getPeerX509Certificate` costs
+ * about three times as much per CONNECT.
  */
 export function peerIdentity(socket: TLSSocket): PeerIdentity {
   if (!socket.authorized) return { ok: false, reason: `client certificate not verified: ${String(socket.authorizationError)}` };
-  const cert = socket.getPeerX509Certificate();
-  if (!cert) return { ok: false, reason: 'no client certificate' };
-  const identity = identityFromCertificate(cert);
-  if (!identity) return { ok: false, reason: 'certificate carries no fleetkey identity (SAN URI)' };
-  return { ok: true, identity, serial: cert.serialNumber, notAfter: new Date(cert.validTo) };
+  const raw = socket.getPeerCertificate(false)?.raw;
+  if (!raw) return { ok: false, reason: 'no client certificate' };
+  const cert = readPeerCertificate(raw);
+  if (!cert) return { ok: false, reason: 'client certificate could not be read' };
+  if (!cert.identity) return { ok: false, reason: 'certificate carries no fleetkey identity (SAN URI)' };
+  return { ok: true, identity: cert.identity, serial: cert.serial, notAfter: cert.notAfter };
 }

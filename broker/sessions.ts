@@ -1,12 +1,14 @@
 import type { Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { Principal } from '../protocol/principal.js';
+import { publishPolicy, type PublishPolicy } from './acl.js';
 import type { BrokerMetrics } from './metrics.js';
 
 /** What the broker knows about one authenticated session. */
 export interface Session {
   readonly client: Client;
   readonly principal: Principal;
+  readonly mayPublish: PublishPolicy;
   /** Serial of the certificate the session was opened with (upper-case hex). */
   readonly serial: string;
   readonly notAfter: Date;
@@ -37,7 +39,7 @@ export class SessionRegistry {
   }
 
   add(client: Client, principal: Principal, serial: string, notAfter: Date): Session {
-    const session: Session = { client, principal, serial, notAfter, expiryTimer: undefined };
+    const session: Session = { client, principal, mayPublish: publishPolicy(principal), serial, notAfter, expiryTimer: undefined };
     this.byClient.set(client, session);
     this.armExpiry(session);
     return session;

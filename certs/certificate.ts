@@ -1,12 +1,15 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { TAG } from './der.js';
-import { bitStringBytes, children, childrenAtLeast, contents, expectTag, readOid, readRoot, whole } from './der-reader.js';
+import { bitStringBytes, children, childrenAtLeast, contents, expectTag, readOid, readRoot, readTime, whole } from './der-reader.js';
 import { toPem } from './pem.js';
 import type { IssuedCertificate } from './types.js';
 
 /** The parts of a certificate (RFC 5280 §4.1) fleetkey needs, as DER slices of the input. */
 export interface CertificateParts {
   readonly tbs: Buffer;
+  /** The serial number INTEGER's contents. */
+  readonly serial: Buffer;
+  readonly notAfter: Date;
   readonly issuerName: Buffer;
   readonly subjectName: Buffer;
   readonly spki: Buffer;
@@ -19,7 +22,8 @@ export function certificateParts(der: Buffer): CertificateParts {
   const [tbsEl] = childrenAtLeast(der, readRoot(der), 3);
   const fields = childrenAtLeast(der, expectTag(tbsEl!, TAG.SEQUENCE), 6);
   const offset = fields[0]!.tag === 0xa0 ? 1 : 0; // version is optional: v1 certificates omit it
-  const [, , issuer, , subject, spki] = fields.slice(offset);
+  const [serial, , issuer, validity, subject, spki] = fields.slice(offset);
+  const [, notAfter] = childrenAtLeast(der, expectTag(validity!, TAG.SEQUENCE), 2);
   const extensions = new Map<string, { critical: boolean; value: Buffer }>();
   const wrapper = fields.slice(offset + 6).find((el) => el.tag === 0xa3);
   if (wrapper) {
@@ -33,6 +37,8 @@ export function certificateParts(der: Buffer): CertificateParts {
   }
   return {
     tbs: whole(der, tbsEl!),
+    serial: contents(der, expectTag(serial!, TAG.INTEGER)),
+    notAfter: readTime(der, notAfter!),
     issuerName: whole(der, expectTag(issuer!, TAG.SEQUENCE)),
     subjectName: whole(der, expectTag(subject!, TAG.SEQUENCE)),
     spki: whole(der, expectTag(spki!, TAG.SEQUENCE)),

@@ -122,3 +122,13 @@ export function readString(der: Buffer, el: Element): string {
       throw new DerError(`not a string at ${el.start} (tag 0x${el.tag.toString(16)})`);
   }
 }
+
+/** A UTCTime or GeneralizedTime in the `Z` form RFC 5280 §4.1.2.5 requires, as a Date. */
+export function readTime(der: Buffer, el: Element): Date {
+  const text = contents(der, el).toString('latin1');
+  const match = el.tag === TAG.UTC_TIME ? /^(\d{2})(\d{10})Z$/.exec(text) : el.tag === TAG.GENERALIZED_TIME ? /^(\d{4})(\d{10})Z$/.exec(text) : null;
+  if (!match) throw new DerError(`not an RFC 5280 time: tag ${el.tag}`);
+  const year = match[1]!.length === 2 ? (Number(match[1]) < 50 ? 2000 : 1900) + Number(match[1]) : Number(match[1]);
+  const [mo, d, h, mi, sec] = (match[2]!.match(/\d{2}/g) ?? []).map(Number) as [number, number, number, number, number];
+  return new Date(Date.UTC(year, mo - 1, d, h, mi, sec));
+}

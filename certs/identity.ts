@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { FleetkeyError } from '../errors/index.js';
-import { certificateParts } from './certificate.js';
+import { certificateParts, type CertificateParts } from './certificate.js';
 import { DerError, children, readRoot } from './der-reader.js';
 import { OID } from './oids.js';
 import type { ServiceRole } from './types.js';
@@ -59,21 +59,50 @@ export function parseIdentityUri(uri: string): Identity | undefined {
  */
 export function identityFromCertificate(x509: X509Certificate): Identity | undefined {
   try {
-    const san = certificateParts(x509.raw).extensions.get(OID.subjectAltName);
-    if (!san) return undefined;
-    const found: Identity[] = [];
-    for (const name of children(san.value, readRoot(san.value))) {
-      if (name.tag !== 0x86) continue; // uniformResourceIdentifier [6] IA5String, RFC 5280 §4.2.1.6
-      const uri = san.value.subarray(name.body, name.end).toString('latin1');
-      if (uri.startsWith('urn:fleetkey:')) {
-        const identity = parseIdentityUri(uri);
-        if (!identity) return undefined;
-        found.push(identity);
-      }
-    }
-    return found.length === 1 ? found[0] : undefined;
+    return identityOf(certificateParts(x509.raw));
   } catch (err) {
     if (err instanceof DerError) return undefined;
     throw err;
   }
+}
+
+/** What the broker needs of a verified peer certificate, read straight from its DER. */
+export interface PeerCertificate {
+  readonly identity: Identity | undefined;
+  /** Upper-case hex without leading zero octets, as `X509Certificate.serialNumber` prints it. */
+  readonly serial: string;
+  readonly notAfter: Date;
+}
+
+/**
+ * Reads identity, serial and notAfter from a certificate's DER without building an X509Certificate
+ * (which copies the whole chain into new objects: a measurable share of a broker's CONNECT).
+ * Undefined for DER that is not a certificate.
+ */
+export function readPeerCertificate(der: Buffer): PeerCertificate | undefined {
+  try {
+    const parts = certificateParts(der);
+    let start = 0;
+    while (start < parts.serial.length - 1 && parts.serial[start] === 0) start++;
+    return { identity: identityOf(parts), serial: parts.serial.subarray(start).toString('hex').toUpperCase(), notAfter: parts.notAfter };
+  } catch (err) {
+    if (err instanceof DerError) return undefined;
+    throw err;
+  }
+}
+
+function identityOf(parts: CertificateParts): Identity | undefined {
+  const san = parts.extensions.get(OID.subjectAltName);
+  if (!san) return undefined;
+  const found: Identity[] = [];
+  for (const name of children(san.value, readRoot(san.value))) {
+    if (name.tag !== 0x86) continue; // uniformResourceIdentifier [6] IA5String, RFC 5280 §4.2.1.6
+    const uri = san.value.subarray(name.body, name.end).toString('latin1');
+    if (uri.startsWith('urn:fleetkey:')) {
+      const identity = parseIdentityUri(uri);
+      if (!identity) return undefined;
+      found.push(identity);
+    }
+  }
+  return found.length === 1 ? found[0] : undefined;
 }

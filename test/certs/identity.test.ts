@@ -40,3 +40,22 @@ t.test('identityFromCertificate reads exactly one fleetkey URI from the SAN DER'
   t.equal(identityFromCertificate(leafWith([dnsName('localhost')])), undefined);
   t.equal(identityFromCertificate(ca.root.certificate.x509), undefined, 'no SAN at all');
 });
+
+t.test('readPeerCertificate agrees with Node on identity, serial and notAfter', async (t) => {
+  const { createFleetCa } = await import('../../certs/ca.js');
+  const { issueDeviceCertificate, issueServiceCertificate } = await import('../../certs/issue.js');
+  const { generateDeviceKey } = await import('../../certs/keys.js');
+  const { readPeerCertificate } = await import('../../certs/identity.js');
+  const ca = createFleetCa({ name: 'Peer Test' });
+  for (let i = 0; i < 20; i++) {
+    const cert = issueDeviceCertificate(ca, { deviceId: `dev-${i}`, publicKey: generateDeviceKey().publicKey });
+    const peer = readPeerCertificate(cert.der);
+    t.same(peer?.identity, { kind: 'device', id: `dev-${i}` });
+    t.equal(peer?.serial, cert.x509.serialNumber, 'serial as X509Certificate prints it');
+    t.equal(peer?.notAfter.getTime(), new Date(cert.x509.validTo).getTime());
+  }
+  const kdc = issueServiceCertificate(ca, { role: 'kdc', name: 'a', publicKey: generateDeviceKey().publicKey });
+  t.same(readPeerCertificate(kdc.der)?.identity, { kind: 'service', role: 'kdc' });
+  t.equal(readPeerCertificate(ca.root.certificate.der)?.identity, undefined, 'a CA certificate carries no identity');
+  t.equal(readPeerCertificate(Buffer.from('not a certificate')), undefined);
+});
