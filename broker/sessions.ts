@@ -11,12 +11,12 @@ export interface Session {
   readonly mayPublish: PublishPolicy;
   /** Serial of the certificate the session was opened with (upper-case hex). */
   readonly serial: string;
-  readonly notAfter: Date;
-  expiryTimer: NodeJS.Timeout | undefined;
+  /** The certificate's notAfter, in ms since the epoch. */
+  readonly notAfter: number;
 }
 
-/** Node timers hold at most 2^31-1 ms (≈ 24.8 days); longer waits are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How often sessions are checked for expired certificates. */
+const EXPIRY_SWEEP_MS = 1000;
 
 /**
  * Live sessions by client, and the two ways the broker ends them on its own:
@@ -24,11 +24,17 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export class SessionRegistry {
   private readonly byClient = new Map<Client, Session>();
+  // One sweep for all sessions rather than a timer each: cheaper per connection, and a second of
+  // lateness is nothing against certificate lifetimes of days.
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
     private readonly metrics: BrokerMetrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sweeper = setInterval(() => this.kickExpired(Date.now()), EXPIRY_SWEEP_MS);
+    this.sweeper.unref();
+  }
 
   get size(): number {
     return this.byClient.size;
@@ -39,16 +45,12 @@ export class SessionRegistry {
   }
 
   add(client: Client, principal: Principal, serial: string, notAfter: Date): Session {
-    const session: Session = { client, principal, mayPublish: publishPolicy(principal), serial, notAfter, expiryTimer: undefined };
+    const session: Session = { client, principal, mayPublish: publishPolicy(principal), serial, notAfter: notAfter.getTime() };
     this.byClient.set(client, session);
-    this.armExpiry(session);
     return session;
   }
 
   remove(client: Client): void {
-    const session = this.byClient.get(client);
-    if (!session) return;
-    clearTimeout(session.expiryTimer);
     this.byClient.delete(client);
   }
 
@@ -66,7 +68,14 @@ export class SessionRegistry {
   }
 
   closeAll(): void {
-    for (const session of [...this.byClient.values()]) this.remove(session.client);
+    clearInterval(this.sweeper);
+    this.byClient.clear();
+  }
+
+  private kickExpired(now: number): void {
+    for (const session of this.byClient.values()) {
+      if (session.notAfter < now) this.kick(session, 'expired'); // valid through notAfter, RFC 5280 §4.1.2.5
+    }
   }
 
   private kick(session: Session, reason: 'revoked' | 'expired'): void {
@@ -74,16 +83,6 @@ export class SessionRegistry {
     this.metrics.kicks.inc({ reason });
     this.log.warn({ event: 'kick', reason, clientId: session.client.id, serial: session.serial }, `session closed: certificate ${reason}`);
     session.client.close();
-  }
-
-  private armExpiry(session: Session): void {
-    const remaining = session.notAfter.getTime() - Date.now();
-    if (remaining <= 0) {
-      this.kick(session, 'expired');
-      return;
-    }
-    session.expiryTimer = setTimeout(() => this.armExpiry(session), Math.min(remaining + 1, MAX_TIMER_MS));
-    session.expiryTimer.unref();
   }
 }
 
