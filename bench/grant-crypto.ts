@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { compactDecrypt, compactVerify } from 'jose';
 import { createFleetCa } from '../certs/ca.js';
 import { issueServiceCertificate } from '../certs/issue.js';
-import { buildDeviceGrant, keyThumbprint } from '../protocol/grant.js';
+import { buildDeviceGrant, grantRecipient, keyThumbprint } from '../protocol/grant.js';
 import { verifyGrant } from '../protocol/grant-verify.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' } } });
@@ -102,6 +102,7 @@ const cases: Array<[string, (i: number) => unknown]> = [
   }],
   ['protocol buildDeviceGrant (device KeyObjects reused)', (i) => protocolGrant(i, devices[dev(i)]!.publicKey)],
   ['protocol buildDeviceGrant (new device KeyObject each)', (i) => protocolGrant(i, createPublicKey({ key: spki[dev(i)]!, format: 'der', type: 'spki' }))],
+  ['protocol build, recipient read from SPKI each time', (i) => buildDeviceGrant({ signer, deviceId: `dev-${dev(i)}`, devicePublicKey: grantRecipient(spki[dev(i)]!), epoch: 1, grant: i, key: K, iat: now, nbf: now, exp: now + 600 })],
   ['node:crypto builder, same wire format', (i) => nodeGrant(i)],
   ['jose verifyGrant (chain + ES256 + unwrap)', (i) => verifyAs(made[dev(i)]!, i)],
   ['jose compactVerify + compactDecrypt only', async (i) => {

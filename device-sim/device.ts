@@ -1,14 +1,14 @@
 import type { MqttClient } from 'mqtt';
-import { isFleetkeyError, type ErrorCode } from '../errors/index.js';
-import { DeviceKeyring } from '../protocol/device-keyring.js';
+import type { ErrorCode } from '../errors/index.js';
+import type { DeviceKeyring } from '../protocol/device-keyring.js';
 import { readEnvelopeHeader } from '../protocol/envelope.js';
-import { verifyGrant } from '../protocol/grant-verify.js';
 import { deviceTopics } from '../protocol/topics.js';
 import { fullJitter } from './backoff.js';
 import { enroll, renew } from './credentials.js';
 import type { SimEnv, SimEvent } from './env.js';
 import { renewalTime, type DeviceIdentity } from './identity.js';
 import { classifyLinkError, closeLink, openLink, type TlsSessionCache } from './link.js';
+import { Rekey } from './rekey.js';
 import type { Scheduled } from './scheduler.js';
 import { Outbox, readingPayload } from './telemetry.js';
 
@@ -25,8 +25,8 @@ export class SimDevice {
   stage: DeviceStage = 'new';
   failure: ErrorCode | undefined;
   identity: DeviceIdentity | undefined;
-  readonly keyring: DeviceKeyring;
   readonly #env: SimEnv;
+  readonly #rekey: Rekey;
   readonly #outbox: Outbox;
   readonly #tls: TlsSessionCache = { session: undefined };
   readonly #phase = Math.random() * 2 * Math.PI;
@@ -35,28 +35,34 @@ export class SimDevice {
   #linkError: (Error & { code?: unknown }) | undefined;
   #attempt = 0;
   #everOnline = false;
-  #keyed = false;
   #renewing = false;
   #reading = 0;
   #lastKey = '';
   #startedAt = 0;
-  #grants: Promise<void> = Promise.resolve();
   #telemetry: Scheduled | undefined;
-  #grantWait: Scheduled | undefined;
   #retry: Scheduled | undefined;
   #renewal: Scheduled | undefined;
 
   constructor(env: SimEnv, readonly id: string, source: { identity: DeviceIdentity } | { token: string }) {
     this.#env = env;
-    this.keyring = new DeviceKeyring(id);
+    this.#rekey = new Rekey(env, {
+      id,
+      client: () => this.#client,
+      identity: () => this.identity,
+      firstKey: () => env.counters.firstKeyMs.add(performance.now() - this.#startedAt),
+    });
     this.#outbox = new Outbox(deviceTopics.telemetry(id), env.device.qos, env.device.outboxMax, env.counters);
     if ('identity' in source) this.identity = source.identity;
     else this.#token = source.token;
   }
 
-  /** Connected with a session key. */
+  /** Holds a session key (it keeps it across reconnects). */
   get keyed(): boolean {
-    return this.#keyed;
+    return this.#rekey.keyed;
+  }
+
+  get keyring(): DeviceKeyring {
+    return this.#rekey.keyring;
   }
 
   get pendingMessages(): number {
@@ -135,8 +141,7 @@ export class SimDevice {
         this.#lost(client);
       });
       client.on('message', (topic, payload) => {
-        if (topic !== deviceTopics.rekey(this.id)) return;
-        this.#grants = this.#grants.then(() => this.#onGrant(payload.toString('utf8'))).catch(() => this.#env.counters.grantRefusals.add('INTERNAL'));
+        if (topic === deviceTopics.rekey(this.id)) this.#rekey.receive(payload);
       });
     });
   }
@@ -159,51 +164,12 @@ export class SimDevice {
         client.end(true);
         return;
       }
-      this.#request();
+      this.#rekey.request();
       this.#outbox.resend(client);
     });
     if (!this.#telemetry) {
       const period = 1000 / this.#env.device.rate;
       this.#telemetry = this.#env.wheel.every(period, () => this.#tick(), Date.now() + Math.random() * period);
-    }
-  }
-
-  /** A rekey request with a fresh nonce; asked again if no answer comes in time. */
-  #request(): void {
-    const client = this.#client;
-    if (!client || this.stage !== 'online') return;
-    this.#env.counters.requests++;
-    client.publish(deviceTopics.rekeyRequest(this.id), this.keyring.newRequest(), { qos: 1 });
-    this.#emit({ type: 'requested', deviceId: this.id, nonce: this.keyring.requestNonce! });
-    this.#grantWait?.cancel();
-    const wait = this.#env.device.grantTimeoutMs * (1 + Math.random() / 2);
-    this.#grantWait = this.#env.wheel.after(wait, () => {
-      this.#grantWait = undefined;
-      this.#env.counters.errors.add('SIM_NO_GRANT');
-      this.#request();
-    });
-  }
-
-  async #onGrant(jws: string): Promise<void> {
-    const identity = this.identity;
-    if (!identity || !this.#alive()) return;
-    const counters = this.#env.counters;
-    try {
-      const verified = await verifyGrant(jws, { fleetRoot: this.#env.trust.root, expectedSubject: this.id, recipientKey: identity.privateKey, expect: 'device' });
-      const accepted = this.keyring.accept(verified);
-      this.#client?.publish(deviceTopics.rekeyAck(this.id), accepted.ack, { qos: 1 });
-      counters.grantsAccepted++;
-      if (verified.req === undefined) counters.rotationsAcked++;
-      else {
-        this.#grantWait?.cancel();
-        this.#grantWait = undefined;
-      }
-      if (!this.#keyed) counters.firstKeyMs.add(performance.now() - this.#startedAt);
-      this.#keyed = true;
-      this.#emit({ type: 'granted', deviceId: this.id, epoch: verified.epoch, grant: accepted.grant, req: verified.req });
-    } catch (err) {
-      if (!isFleetkeyError(err)) throw err;
-      counters.grantRefusals.add(err.code);
     }
   }
 
@@ -231,8 +197,7 @@ export class SimDevice {
     if (client !== this.#client) return;
     this.#client = undefined;
     client.end(true); // fails the callbacks of unacknowledged publishes: they wait in the outbox
-    this.#grantWait?.cancel();
-    this.#grantWait = undefined;
+    this.#rekey.cancel();
     if (!this.#alive()) return;
     const failure = this.#linkError ? classifyLinkError(this.#linkError) : { code: 'SIM_CONNECT_FAILED' as const, terminal: false };
     this.#emit({ type: 'disconnected', deviceId: this.id, code: failure.code });
@@ -295,8 +260,9 @@ export class SimDevice {
   }
 
   #cancelTimers(): void {
-    for (const timer of [this.#telemetry, this.#grantWait, this.#retry, this.#renewal]) timer?.cancel();
-    this.#telemetry = this.#grantWait = this.#retry = this.#renewal = undefined;
+    for (const timer of [this.#telemetry, this.#retry, this.#renewal]) timer?.cancel();
+    this.#telemetry = this.#retry = this.#renewal = undefined;
+    this.#rekey.cancel();
   }
 
   #emit(event: SimEvent): void {

@@ -4,3 +4,4 @@ export { BUNDLE_FILES, fleetTrust, loadBundle, deviceIdentity, type DeviceIdenti
 export type { SimEvent } from './env.js';
 export type { SimReport } from './report.js';
 export { readingSeq } from './telemetry.js';
+export { enrollmentRecord, makeBundle, recordBundles, trustOf, writeBundle, type MadeBundle } from './factory.js';

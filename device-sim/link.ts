@@ -37,6 +37,8 @@ export function openLink(identity: DeviceIdentity, tls: TlsSessionCache, opts: L
     resubscribe: false,
     queueQoSZero: false,
     timerVariant: opts.timer,
+    reschedulePings: false, // a ping per keepalive period, not a timer reset on every publish and PUBACK
+    log: () => undefined, // MQTT.js calls its debug logger on every packet; the check alone showed in profiles
   };
   return new MqttClient(() => {
     const socket = tlsConnect({

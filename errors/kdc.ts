@@ -13,7 +13,6 @@ export const kdcErrors = {
   KDC_CONSUMER_UNKNOWN: { status: 403, message: 'No current consumer certificate is known for this client id; no epoch grant was issued.' },
   KDC_REQUEST_RATE_LIMITED: { status: 429, message: 'Rekey requests from this client come too fast; the request was dropped.' },
   // Epochs and rotation (kdc/epochs.ts, kdc/rotation.ts).
-  KDC_ROTATION_IN_PROGRESS: { status: 409, message: 'A rotation is being distributed; try again when it is done.' },
   KDC_EPOCH_SECRET_MISSING: { status: 500, message: 'The epoch secret is gone (past retention) or unreadable.' },
   KDC_GRANT_FAILED: { status: 500, message: 'A grant could not be built.' },
   // Service setup (kdc/options.ts, kdc/signer.ts, kdc/mqtt.ts).

@@ -8,8 +8,11 @@ import { deriveSessionKey } from '../protocol/session-key.js';
  */
 export interface GrantJob {
   readonly deviceId: string;
-  /** SubjectPublicKeyInfo DER of the device's current certificate. */
-  readonly spki: Uint8Array;
+  /**
+   * SubjectPublicKeyInfo DER of the device's current certificate, base64. A string, not a Buffer: a
+   * small Buffer is a view of an 8 KiB pool, and posting it to a worker copies the whole pool.
+   */
+  readonly spki: string;
   readonly epoch: number;
   readonly grant: number;
   readonly req?: string | undefined;
@@ -26,13 +29,12 @@ export class RecipientKeys {
   readonly #keys = new Map<string, GrantRecipient>();
   constructor(private readonly max = 200_000) {}
 
-  get(spki: Uint8Array): GrantRecipient {
-    const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('base64');
-    let key = this.#keys.get(id);
+  get(spki: string): GrantRecipient {
+    let key = this.#keys.get(spki);
     if (key === undefined) {
       if (this.#keys.size >= this.max) this.#keys.clear();
-      key = grantRecipient(Buffer.from(spki));
-      this.#keys.set(id, key);
+      key = grantRecipient(Buffer.from(spki, 'base64'));
+      this.#keys.set(spki, key);
     }
     return key;
   }

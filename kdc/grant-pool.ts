@@ -85,7 +85,9 @@ export class GrantPool {
       const chunk = this.#queue.shift()!;
       const id = this.#nextId++;
       slot.busy = { id, chunk };
-      const task: GrantTask = { id, jobs: chunk.jobs, secrets: [...chunk.secrets] };
+      // Standalone copies: a pooled Buffer would take its whole 8 KiB pool along through postMessage.
+      const secrets = [...chunk.secrets].map(([epoch, secret]) => [epoch, new Uint8Array(secret)] as const);
+      const task: GrantTask = { id, jobs: chunk.jobs, secrets };
       slot.worker.postMessage(task);
     }
   }

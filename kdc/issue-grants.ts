@@ -37,7 +37,7 @@ export async function prepareGrants(ctx: KdcContext, epoch: EpochRecord, targets
   const nbf = kind === 'rotation' ? activates : Math.max(iat, activates);
   const exp = Math.max(nbf, iat) + ctx.opts.grantTtlSeconds;
   const jobs = targets.map((t): GrantJob => ({
-    deviceId: t.deviceId, spki: t.recipient.spki, epoch: epoch.epoch, grant: numbers.get(t.deviceId)!, req: t.req, iat, nbf, exp,
+    deviceId: t.deviceId, spki: t.recipient.spki.toString('base64'), epoch: epoch.epoch, grant: numbers.get(t.deviceId)!, req: t.req, iat, nbf, exp,
   }));
   return { epoch, kind, jobs };
 }

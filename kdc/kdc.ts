@@ -99,13 +99,10 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
     else if (parsed?.kind === 'rekey-request') void consumers.receive(parsed.owner, payload).catch((err: unknown) => log.error({ event: 'epoch-grant-failed', err, clientId: parsed.owner }, 'epoch grant failed'));
     else if (parsed?.kind === 'rekey-ack') consumers.ack(parsed.owner, payload);
   };
-  const client: MqttClient = await connectKdc(opts.broker, clientId, route);
-  link.client = client;
-  cleanup.push(() => client.endAsync().catch(() => undefined));
-  client.on('offline', () => log.warn({ event: 'broker-offline' }, 'lost the broker; reconnecting'));
-  client.on('connect', () => log.info({ event: 'broker-connected' }, 'connected to the broker'));
-
-  const rotateLogged = (request: RotationRequest) => rotation.rotate(request).catch((err: unknown) => {
+  let connected: () => void = () => undefined;
+  const online = new Promise<void>((resolve) => (connected = resolve));
+  // Rotations asked for while the KDC still connects wait for the broker (their expected epoch is already fixed).
+  const rotateLogged = (request: RotationRequest) => online.then(() => rotation.rotate(request)).catch((err: unknown) => {
     ctx.metrics.rotations.inc({ outcome: 'failed' });
     log.error({ event: 'rotation-failed', err }, 'rotation failed');
   });
@@ -123,10 +120,17 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
   const timer = opts.rotateEverySeconds > 0 ? setInterval(() => {
     const epoch = ctx.epochs.current;
     if (!epoch || rotation.busy || nowMs(ctx) - epoch.createdAt.getTime() < opts.rotateEverySeconds * 1000) return;
-    void rotateLogged({ requestedBy: 'schedule' });
+    void rotateLogged({ requestedBy: 'schedule', expectedEpoch: epoch.epoch }); // a replica that was late loses the compare-and-set
   }, Math.min(5000, (opts.rotateEverySeconds * 1000) / 4)) : undefined;
   timer?.unref();
   cleanup.push(() => clearInterval(timer));
+
+  const client: MqttClient = await connectKdc(opts.broker, clientId, route);
+  link.client = client;
+  connected();
+  cleanup.push(() => client.endAsync().catch(() => undefined));
+  client.on('offline', () => log.warn({ event: 'broker-offline' }, 'lost the broker; reconnecting'));
+  client.on('connect', () => log.info({ event: 'broker-connected' }, 'connected to the broker'));
 
   const ready = rotation.completeOnStart().then(() => undefined, (err: unknown) => {
     log.error({ event: 'rotation-resume-failed', err }, 'could not complete the interrupted rotation');

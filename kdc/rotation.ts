@@ -45,7 +45,10 @@ export class Rotation {
 
   /** One rotation at a time in this process; concurrent calls get `in-progress`. */
   rotate(request: RotationRequest = {}): Promise<RotationResult> {
-    if (this.#active) return Promise.resolve({ outcome: 'in-progress', epoch: this.ctx.epochs.current?.epoch ?? 0 });
+    if (this.#active) {
+      this.ctx.metrics.rotations.inc({ outcome: 'in-progress' });
+      return Promise.resolve({ outcome: 'in-progress', epoch: this.ctx.epochs.current?.epoch ?? 0 });
+    }
     const run = this.#rotateEpoch(request).finally(() => {
       this.#active = undefined;
     });

@@ -123,13 +123,14 @@ function recipientOf(key: KeyObject): Recipient {
 /** ECDH-ES key agreement with a fresh (or fixed) ephemeral key: the KEK and the "epk" member. */
 function agree(ec: NonNullable<Recipient['ec']>, fixed: KeyObject | undefined): { kek: Buffer; epk: Record<string, string> } {
   const ecdh = createECDH(ec.curve);
+  let pub: Buffer;
   if (fixed) {
     if (keyTypeOf(fixed) !== `ec-p${ec.size === 32 ? 256 : 384}`) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'fixed epk is not on the recipient curve');
     ecdh.setPrivateKey(Buffer.from(fixed.export({ format: 'jwk' }).d!, 'base64url'));
+    pub = ecdh.getPublicKey();
   } else {
-    ecdh.generateKeys();
+    pub = ecdh.generateKeys(); // the uncompressed public point
   }
-  const pub = ecdh.getPublicKey();
   const z = ecdh.computeSecret(ec.point);
   const kek = createHash('sha256').update(ROUND_1).update(z).update(OTHER_INFO).digest();
   z.fill(0);
@@ -140,7 +141,8 @@ function agree(ec: NonNullable<Recipient['ec']>, fixed: KeyObject | undefined): 
 /** Encrypts a 32-byte key to `recipient` (a public KeyObject, or grantRecipient's) as the JWE of a grant's "key" claim. */
 export function sealGrantKey(recipient: KeyObject | GrantRecipient, plaintext: Uint8Array, fixed?: FixedJweInputs): string {
   const r = isRecipient(recipient) ? recipient : grantRecipient(recipient);
-  const cek = fixed?.cek ? Buffer.from(fixed.cek) : randomBytes(32);
+  const fresh = fixed ? undefined : randomBytes(44); // CEK (32) and IV (12) in one draw
+  const cek = fixed?.cek ? Buffer.from(fixed.cek) : fresh ? fresh.subarray(0, 32) : randomBytes(32);
   let header: Record<string, unknown>;
   let encryptedKey: Buffer;
   if (r.ec) {
@@ -154,7 +156,7 @@ export function sealGrantKey(recipient: KeyObject | GrantRecipient, plaintext: U
     header = { alg: r.alg, enc: GRANT_ENC, kid: r.kid };
   }
   const protectedHeader = b64u(JSON.stringify(header));
-  const iv = fixed?.iv ? Buffer.from(fixed.iv) : randomBytes(12);
+  const iv = fixed?.iv ? Buffer.from(fixed.iv) : fresh ? fresh.subarray(32) : randomBytes(12);
   const gcm = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
   gcm.setAAD(Buffer.from(protectedHeader, 'ascii'));
   const ciphertext = Buffer.concat([gcm.update(plaintext), gcm.final()]);

@@ -18,6 +18,7 @@ interface SimCliOptions extends SimSourceOptions {
   keepalive: number;
   renew: boolean;
   progress: boolean;
+  progressJson?: boolean;
   json?: boolean;
 }
 
@@ -42,6 +43,21 @@ function checkFdLimit(devices: number): string | undefined {
   const match = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   const soft = match?.[1] === 'unlimited' ? Infinity : Number(match?.[1]);
   return soft < devices + 64 ? `open-files limit ${soft} is below ${devices + 64}: raise it (ulimit -n) or some devices will fail to connect` : undefined;
+}
+
+type Phase = 'ramp' | 'steady' | 'stopping' | 'done';
+
+/** --progress-json: one JSON line a second on stderr, and one at each phase change (for benches and logs). */
+function progressLines(opts: SimCliOptions, sim: SimFleet): (phase: Phase) => void {
+  if (!opts.progressJson) return () => undefined;
+  let phase: Phase = 'ramp';
+  const line = () => process.stderr.write(`${JSON.stringify({ t: Date.now(), phase, ...sim.progress() })}\n`);
+  const timer = setInterval(line, 1000);
+  return (next) => {
+    phase = next;
+    line();
+    if (next === 'done') clearInterval(timer);
+  };
 }
 
 function progressBar(opts: SimCliOptions, sim: SimFleet): () => void {
@@ -104,6 +120,7 @@ export function registerSim(program: Command): void {
     .option('--keepalive <s>', 'MQTT keepalive', parseIntOption, 60)
     .option('--no-renew', 'do not renew certificates at 2/3 of their lifetime')
     .option('--no-progress', 'no progress line even on a terminal')
+    .option('--progress-json', 'a JSON progress line on stderr every second and at each phase (ramp, steady, stopping, done)')
     .option('--json', 'print the final report as JSON')
     .addHelpText('after', HELP)
     .action(action(async (opts: SimCliOptions) => {
@@ -124,12 +141,17 @@ export function registerSim(program: Command): void {
       process.once('SIGINT', interrupt);
       process.once('SIGTERM', interrupt);
       const stopBar = progressBar(opts, sim);
+      const phase = progressLines(opts, sim);
       sim.start();
+      phase('ramp');
       await Promise.race([sim.ready(opts.readyTimeout * 1000), interrupted]);
+      phase('steady');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, opts.duration * 1000))), interrupted]);
       clearTimeout(timer);
+      phase('stopping');
       const report = await sim.stop();
+      phase('done');
       stopBar();
       emit(opts, report, () => summary(report));
       if (Object.keys(report.failed).length > 0) process.exitCode = 1;

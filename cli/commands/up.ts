@@ -2,12 +2,14 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { initDataDir } from '../../certs/init.js';
+import { provisionerDefaults } from '../../provisioner/options.js';
 import { openStore } from '../../store/index.js';
 import { dataDirFiles } from '../data-dir.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runBroker } from '../run-broker.js';
 import { runKdc } from '../run-kdc.js';
+import { runProvisioner } from '../run-provisioner.js';
 import { onShutdown, parseIntOption } from '../service-options.js';
 
 interface UpCliOptions {
@@ -15,6 +17,7 @@ interface UpCliOptions {
   name: string;
   host: string;
   mqttPort: number;
+  httpsPort: number;
   metricsPort: number;
   kdcMetricsPort?: number;
   switchAfter: number;
@@ -23,18 +26,26 @@ interface UpCliOptions {
   json?: boolean;
 }
 
+/** Services started so far, stopped in reverse order. */
+type Stop = () => Promise<void>;
+
+async function stopAll(stops: Stop[]): Promise<void> {
+  for (const stop of stops.reverse()) await stop();
+}
+
 /**
- * `fleetkey up`: the whole stack in one process on the embedded store. A first run makes the data dir;
- * later runs continue with the same CA, devices and epochs.
+ * `fleetkey up`: provisioner, broker and KDC in one process on the embedded store. A first run makes the
+ * data dir; later runs continue with the same CA, devices and epochs.
  */
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('run the whole stack in one process on the embedded store (makes the data dir on first run)')
+    .description('run provisioner, broker and KDC in one process on the embedded store (makes the data dir on first run)')
     .option('--dir <dir>', 'data directory (env FLEETKEY_DIR)', process.env.FLEETKEY_DIR ?? './data')
     .option('--name <name>', 'fleet name for a new CA', 'fleetkey')
     .option('--host <addr>', 'address the services listen on', '127.0.0.1')
     .option('--mqtt-port <port>', 'MQTT over TLS port', parseIntOption, 8883)
+    .option('--https-port <port>', 'provisioner HTTPS port (EST and REST)', parseIntOption, 8443)
     .option('--metrics-port <port>', 'broker Prometheus port (-1 disables)', parseIntOption, 9883)
     .option('--kdc-metrics-port <port>', 'KDC Prometheus port (-1 disables; default --metrics-port + 1, or 0/-1 like it)', parseIntOption)
     .option('--switch-after <s>', 'seconds from a rotation to the devices switching keys', parseIntOption, 10)
@@ -46,56 +57,80 @@ export function registerUp(program: Command): void {
       const created = !existsSync(join(dir, dataDirFiles.manifest));
       if (created) initDataDir({ dir, name: opts.name });
       const logger = createLogger('fleetkey', opts.logLevel);
-      const store = await openStore(`file:${dir}`, { logger });
-      const broker = await runBroker({
-        dir, store, storeUrl: `file:${dir}`, storePrefix: '', logger,
-        host: opts.host, port: opts.mqttPort, metricsHost: opts.host, metricsPort: opts.metricsPort,
-        maxPacketBytes: 64 * 1024, keepalive: { min: 5, max: 3600 }, maxInflightMessages: 100,
-      }).catch(async (err: unknown) => {
-        await store.close();
+      const stops: Stop[] = [];
+      let endpoints;
+      let reloadTls: () => Promise<void>;
+      try {
+        const store = await openStore(`file:${dir}`, { logger });
+        stops.push(() => store.close());
+        const provisioner = await runProvisioner({
+          dir, store, logger, host: opts.host, port: opts.httpsPort,
+          ipRateLimit: provisionerDefaults.ipRateLimit, deviceRateLimit: provisionerDefaults.deviceRateLimit,
+          enrollmentTokenTtlSeconds: provisionerDefaults.enrollmentTokenTtlSeconds,
+          deviceLifetimeDays: provisionerDefaults.deviceLifetimeDays, bootstrapToken: true,
+        });
+        stops.push(() => provisioner.close());
+        const broker = await runBroker({
+          dir, store, storeUrl: `file:${dir}`, storePrefix: '', logger,
+          host: opts.host, port: opts.mqttPort, metricsHost: opts.host, metricsPort: opts.metricsPort,
+          maxPacketBytes: 64 * 1024, keepalive: { min: 5, max: 3600 }, maxInflightMessages: 100,
+        });
+        stops.push(() => broker.close());
+        const kdc = await runKdc({
+          dir, store, logger, brokerUrl: `mqtts://${reachable(opts.host)}:${broker.port}`, name: 'up',
+          switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery, graceSeconds: 300, retainEpochs: 2,
+          workers: undefined, consumerCertFiles: undefined, metricsHost: opts.host,
+          metricsPort: opts.kdcMetricsPort ?? (opts.metricsPort <= 0 ? opts.metricsPort : opts.metricsPort + 1),
+        });
+        stops.push(() => kdc.close());
+        reloadTls = async () => {
+          await provisioner.reloadTls();
+          await broker.reloadTls();
+        };
+        endpoints = {
+          dataDir: dir,
+          created,
+          provisioner: provisioner.url,
+          adminToken: provisioner.adminToken?.path ?? null,
+          mqtts: `mqtts://${reachable(opts.host)}:${broker.port}`,
+          metrics: broker.metricsPort === undefined ? null : `http://${opts.host}:${broker.metricsPort}/metrics`,
+          caBundle: join(dir, dataDirFiles.chain),
+          kdc: { clientId: kdc.kdc.clientId, metrics: kdc.metricsPort === undefined ? null : `http://${opts.host}:${kdc.metricsPort}/metrics` },
+        };
+      } catch (err) {
+        await stopAll(stops);
         throw err;
-      });
-      const kdc = await runKdc({
-        dir, store, logger, brokerUrl: `mqtts://${reachable(opts.host)}:${broker.port}`, name: 'up',
-        switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery, graceSeconds: 300, retainEpochs: 2,
-        workers: undefined, consumerCertFiles: undefined, metricsHost: opts.host, metricsPort: opts.kdcMetricsPort ?? (opts.metricsPort <= 0 ? opts.metricsPort : opts.metricsPort + 1),
-      }).catch(async (err: unknown) => {
-        await broker.close();
-        await store.close();
-        throw err;
-      });
-      process.on('SIGHUP', () => void broker.reloadTls().catch((err: unknown) => logger.error({ err }, 'TLS reload failed')));
-      onShutdown(async () => {
-        await kdc.close();
-        await broker.close();
-        await store.close();
-      }, logger);
+      }
+      process.on('SIGHUP', () => void reloadTls().catch((err: unknown) => logger.error({ err }, 'TLS reload failed')));
+      onShutdown(() => stopAll(stops), logger);
 
-      const endpoints = {
-        dataDir: dir,
-        created,
-        mqtts: `mqtts://${opts.host}:${broker.port}`,
-        metrics: broker.metricsPort === undefined ? null : `http://${opts.host}:${broker.metricsPort}/metrics`,
-        caBundle: join(dir, dataDirFiles.chain),
-        kdc: { clientId: kdc.kdc.clientId, metrics: kdc.metricsPort === undefined ? null : `http://${opts.host}:${kdc.metricsPort}/metrics` },
-      };
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(endpoints)}\n`);
         return;
       }
+      const data = opts.dir === './data' ? '' : ` --dir ${opts.dir}`;
       process.stderr.write([
         `fleetkey is up${created ? ` (new fleet CA in ${dir})` : ''}`,
-        `  MQTT over mutual TLS  ${endpoints.mqtts}`,
-        `  broker metrics        ${endpoints.metrics ?? 'off'}`,
-        `  KDC                   ${endpoints.kdc.clientId}, metrics ${endpoints.kdc.metrics ?? 'off'}`,
-        `  CA bundle             ${endpoints.caBundle}`,
+        `  provisioner (EST, REST)  ${endpoints.provisioner}`,
+        `  MQTT over mutual TLS     ${endpoints.mqtts}`,
+        `  broker metrics           ${endpoints.metrics ?? 'off'}`,
+        `  KDC                      ${endpoints.kdc.clientId}, metrics ${endpoints.kdc.metrics ?? 'off'}`,
+        `  CA bundle                ${endpoints.caBundle}`,
+        `  admin token              ${endpoints.adminToken ?? 'none'} (mode 0600)`,
+        '',
+        'Next, in another terminal:',
+        `  fleetkey devices add --count 3 --prefix dev-${data}     register devices, print one-time tokens`,
+        `  fleetkey sim --devices 20 --register${data}             simulated devices: enroll, connect, send`,
+        `  fleetkey tail${data}                                    decrypt the fleet's telemetry`,
+        `  fleetkey rotate --wait${data}                           rotate the fleet keys`,
+        '',
         'Ctrl-C stops it; a restart continues with the same CA and state.',
         '',
       ].join('\n'));
     }));
 }
 
-/** The address the in-process KDC dials: a wildcard listen address is reached on loopback (in the server certificate). */
+/** The address clients dial: a wildcard listen address is reached on loopback (in the server certificate). */
 function reachable(host: string): string {
   return host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
 }

@@ -5,7 +5,7 @@ import { exited, onLine, spawnTs } from '../helpers/spawn-ts.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function up(t: Parameters<typeof spawnTs>[0], dir: string) {
-  const child = spawnTs(t, 'cli/main.ts', ['up', '--dir', dir, '--mqtt-port', '0', '--metrics-port', '0', '--json', '--log-level', 'warn']);
+  const child = spawnTs(t, 'cli/main.ts', ['up', '--dir', dir, '--mqtt-port', '0', '--https-port', '0', '--metrics-port', '0', '--json', '--log-level', 'warn']);
   const endpoints = await new Promise<{ created: boolean; mqtts: string; dataDir: string }>((resolve) => {
     onLine(child, (line) => {
       const parsed = JSON.parse(line) as { mqtts?: string };

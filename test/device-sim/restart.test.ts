@@ -1,25 +1,28 @@
+import { join } from 'node:path';
 import t from 'tap';
-import type { SimEvent } from '../../device-sim/index.js';
-import { openedReadings, sealedReadings, simStack, until } from './stack.js';
+import type { Test } from 'tap';
+import { loadFleetCa } from '../../certs/ca.js';
+import { initDataDir } from '../../certs/init.js';
+import { createFleet, makeBundle, recordBundles, trustOf, type SimEvent } from '../../device-sim/index.js';
+import { openStore } from '../../store/index.js';
+import { exited, onLine, spawnTs } from '../helpers/spawn-ts.js';
+import { tempDir } from '../helpers/tmp.js';
+import { sealedReadings, until } from './stack.js';
 
 const DEVICES = 20;
 type Sealed = Extract<SimEvent, { type: 'sealed' }>;
-type Granted = Extract<SimEvent, { type: 'granted' }>;
 
 /**
  * "No message sealed under a key it should not use", per device, from the device's own events:
- * every envelope is sealed under a grant that device accepted before; keys only move forward;
- * within one key seq counts 0, 1, 2, … with no (key, seq) twice.
+ * every envelope is sealed under a grant that device accepted before; keys only move forward; within
+ * one key seq counts 0, 1, 2, … so no (key, seq) is used twice.
  */
 function keyMisuse(events: readonly SimEvent[]): string[] {
   const problems: string[] = [];
   const accepted = new Map<string, Set<string>>();
-  const last = new Map<string, { epoch: number; grant: number; seq: bigint }>();
+  const last = new Map<string, Sealed>();
   for (const e of events) {
-    if (e.type === 'granted') {
-      const set = accepted.get(e.deviceId) ?? new Set();
-      accepted.set(e.deviceId, set.add(`${e.epoch}/${e.grant}`));
-    }
+    if (e.type === 'granted') accepted.set(e.deviceId, (accepted.get(e.deviceId) ?? new Set<string>()).add(`${e.epoch}/${e.grant}`));
     if (e.type !== 'sealed') continue;
     if (!accepted.get(e.deviceId)?.has(`${e.epoch}/${e.grant}`)) problems.push(`${e.deviceId}: sealed under ${e.epoch}/${e.grant}, never granted to it`);
     const prev = last.get(e.deviceId);
@@ -27,50 +30,92 @@ function keyMisuse(events: readonly SimEvent[]): string[] {
       const sameKey = prev.epoch === e.epoch && prev.grant === e.grant;
       const older = e.epoch < prev.epoch || (e.epoch === prev.epoch && e.grant < prev.grant);
       if (older) problems.push(`${e.deviceId}: went back from ${prev.epoch}/${prev.grant} to ${e.epoch}/${e.grant}`);
-      if (sameKey && e.seq !== prev.seq + 1n) problems.push(`${e.deviceId}: seq ${prev.seq} then ${e.seq} under ${e.epoch}/${e.grant}`);
-      if (!sameKey && !older && e.seq !== 0n) problems.push(`${e.deviceId}: new key ${e.epoch}/${e.grant} starts at seq ${e.seq}`);
-    }
+      else if (sameKey ? e.seq !== prev.seq + 1n : e.seq !== 0n) problems.push(`${e.deviceId}: seq ${e.seq} after ${prev.seq} under ${e.epoch}/${e.grant}`);
+    } else if (e.seq !== 0n) problems.push(`${e.deviceId}: first seal at seq ${e.seq}`);
     last.set(e.deviceId, e);
   }
   return problems;
 }
 
-t.test('after a broker restart every device is back within 30 s, re-keyed, and never seals under a key it should not use', async (t) => {
-  const stack = await simStack(t);
-  const ids = Array.from({ length: DEVICES }, (_, i) => `rs-${String(i).padStart(2, '0')}`);
-  const sim = stack.fleet(await stack.register(ids), { rate: 4 });
+/** `fleetkey up` (broker + KDC, embedded store) in a child: resolves with its MQTT port once it listens. */
+async function startUp(t: Test, dir: string, port: number) {
+  const child = spawnTs(t, 'cli/main.ts', ['up', '--dir', dir, '--mqtt-port', String(port), '--metrics-port', '-1', '--log-level', 'warn', '--json']);
+  const mqtts = await new Promise<string>((resolve, reject) => {
+    onLine(child, (line) => {
+      if (line.includes('"mqtts"')) resolve((JSON.parse(line) as { mqtts: string }).mqtts);
+    });
+    child.once('exit', (code) => reject(new Error(`fleetkey up exited with ${code}`)));
+  });
+  return { child, url: mqtts, port: Number(new URL(mqtts).port) };
+}
+
+/** `fleetkey tail`: one line per opened message; collects device#reading and e/g per line. */
+function startTail(t: Test, dir: string, url: string, opened: Array<{ reading: string; key: string }>) {
+  const child = spawnTs(t, 'cli/main.ts', ['tail', '--dir', dir, '--broker', url, '--log-level', 'warn']);
+  onLine(child, (line) => {
+    const m = /^\S+ (\S+) e(\d+)\/g(\d+) #\d+ (\{.*\})$/.exec(line);
+    if (m) opened.push({ reading: `${m[1]}#${(JSON.parse(m[4]!) as { seq: number }).seq}`, key: `${m[1]}:${m[2]}/${m[3]}` });
+  });
+  return child;
+}
+
+t.test('fleetkey up killed and restarted: every device is back within 30 s, re-keyed, never sealing under a key it should not use', async (t) => {
+  const dir = tempDir(t);
+  initDataDir({ dir, name: 'restart test' });
+  const ca = loadFleetCa(join(dir, 'ca'));
+  const trust = trustOf(ca);
+  const bundles = Array.from({ length: DEVICES }, (_, i) => makeBundle(ca, `rs-${String(i).padStart(2, '0')}`, { trust }));
+  const store = await openStore(`file:${dir}`);
+  await recordBundles(store, bundles);
+  await store.close();
+
+  let up = await startUp(t, dir, 0);
+  const opened: Array<{ reading: string; key: string }> = [];
+  let tail = startTail(t, dir, up.url, opened);
+  const events: SimEvent[] = [];
+  const sim = createFleet({
+    brokerUrl: up.url, trust, devices: bundles.map((b) => ({ id: b.id, identity: b.identity })), rate: 4,
+    backoff: { baseMs: 250, capMs: 5000 }, grantTimeoutMs: 3000, observe: (e) => events.push(e),
+  });
+  t.teardown(() => sim.stop(200));
   sim.start();
   t.ok(await sim.ready(30_000), 'every device connected with a key');
   await new Promise((resolve) => setTimeout(resolve, 1000));
 
-  const before = stack.events.length;
-  const restartedAt = Date.now();
-  await stack.restartBroker(t, 1000);
-  const reconnected = () => sim.devices.filter((d) => stack.events.slice(before).some((e) => e.type === 'connected' && e.deviceId === d.id));
-  const rekeyed = () => ids.filter((id) => stack.events.slice(before).some((e) => e.type === 'granted' && e.deviceId === id && e.req !== undefined));
-  await until(() => reconnected().length === DEVICES && rekeyed().length === DEVICES, 30_000, 'every device reconnected and re-keyed');
-  const backMs = Date.now() - restartedAt;
-  t.ok(backMs < 30_000, `all ${DEVICES} devices back and re-keyed ${backMs} ms after the restart began`);
+  // A crash, not a shutdown: devices see their connections reset.
+  const before = events.length;
+  const crashedAt = Date.now();
+  up.child.kill('SIGKILL');
+  tail.kill('SIGKILL');
+  await exited(up.child);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  up = await startUp(t, dir, up.port);
+  const rekeyed = (id: string) => events.slice(before).some((e) => e.type === 'granted' && e.deviceId === id && e.req !== undefined);
+  await until(() => sim.devices.every((d) => d.stage === 'online' && rekeyed(d.id)), 30_000, 'every device reconnected and re-keyed');
+  const backMs = Date.now() - crashedAt;
+  t.ok(backMs < 30_000, `all ${DEVICES} devices back and re-keyed ${backMs} ms after the crash`);
+  const connects = events.slice(before).filter((e): e is Extract<SimEvent, { type: 'connected' }> => e.type === 'connected').map((e) => e.deviceId);
+  t.same(new Set(connects).size, DEVICES, 'every device reconnected');
 
-  const drops = stack.events.slice(before).filter((e) => e.type === 'disconnected').length;
-  t.ok(drops >= DEVICES, 'every device saw its connection drop');
-
-  const afterBack = stack.events.length;
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  tail = startTail(t, dir, up.url, opened);
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // tail asks for its epoch grant, then subscribes
+  const from = events.length;
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const to = events.length;
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const report = await sim.stop();
-  t.same(keyMisuse(stack.events), [], 'every envelope sealed under a key granted to its device, in order');
-  const postGrants = stack.events.slice(before).filter((e): e is Granted => e.type === 'granted');
-  for (const id of ids) {
-    const newest = postGrants.filter((g) => g.deviceId === id).at(-1)!;
-    const laterSeals = stack.events.slice(afterBack).filter((e): e is Sealed => e.type === 'sealed' && e.deviceId === id);
-    if (laterSeals.some((s) => s.epoch !== newest.epoch || s.grant !== newest.grant)) t.fail(`${id} sealed under an old key after its new grant`);
-  }
-  t.equal(report.connections.reconnects, DEVICES, 'one reconnect per device');
-  t.same(report.failed, {}, 'no device ended in error');
 
-  // The consumer reconnects too; whatever it received opened cleanly, and everything sealed once all were back arrived.
-  const sealedLate = new Set(sealedReadings(stack.events.slice(afterBack)));
-  await until(() => [...sealedLate].every((r) => openedReadings(stack.opened).includes(r)), 10_000, 'messages sealed after recovery opened');
-  t.match(stack.consumer.stats(), { undecryptable: 0, replay: 0 }, 'the consumer saw nothing undecryptable or replayed');
-  t.comment(JSON.stringify({ backMs, reconnects: report.connections.reconnects, errors: report.errors, republished: report.messages.republished }));
+  t.same(keyMisuse(events), [], 'every envelope sealed under a key granted to its device, in order, seq never reused');
+  t.same(report.failed, {}, 'no device ended in error');
+  t.ok(report.connections.reconnects >= DEVICES, 'a reconnect per device');
+  const late = sealedReadings(events.slice(from, to));
+  await until(() => late.every((r) => opened.some((o) => o.reading === r)), 10_000, 'messages sealed after recovery opened by fleetkey tail');
+  const readings = opened.map((o) => o.reading);
+  t.equal(new Set(readings).size, readings.length, 'tail opened no message twice');
+  const granted = new Set(events.flatMap((e) => (e.type === 'granted' ? [`${e.deviceId}:${e.epoch}/${e.grant}`] : [])));
+  t.ok(opened.every((o) => granted.has(o.key)), 'every opened message was sealed under a key granted to its device');
+  t.comment(JSON.stringify({ backMs, reconnects: report.connections.reconnects, errors: report.errors, republished: report.messages.republished, opened: opened.length }));
+  tail.kill('SIGTERM');
+  up.child.kill('SIGTERM');
+  await exited(up.child);
 });

@@ -16,7 +16,7 @@ const secret = randomBytes(32);
 const sec = Math.floor(fleet.now / 1000);
 const jobs: GrantJob[] = Array.from({ length: 150 }, (_, i) => {
   const d = devices[i % devices.length]!;
-  return { deviceId: d.id, spki: d.publicKey.export({ type: 'spki', format: 'der' }), epoch: 2, grant: i + 1, iat: sec, nbf: sec, exp: sec + 60 };
+  return { deviceId: d.id, spki: d.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'), epoch: 2, grant: i + 1, iat: sec, nbf: sec, exp: sec + 60 };
 });
 
 for (const size of [0, 2]) {
@@ -41,7 +41,7 @@ for (const size of [0, 2]) {
 t.test('fail/ a job whose epoch secret is missing or whose key is unusable fails alone', async (t) => {
   const pool = new GrantPool(material, 1, testLogger());
   t.teardown(() => pool.close());
-  const bad: GrantJob[] = [jobs[0]!, { ...jobs[1]!, epoch: 9 }, { ...jobs[2]!, spki: Buffer.from('not a key') }];
+  const bad: GrantJob[] = [jobs[0]!, { ...jobs[1]!, epoch: 9 }, { ...jobs[2]!, spki: Buffer.from('not a key').toString('base64') }];
   const [ok, noSecret, badKey] = await pool.build(bad, new Map([[2, secret]]));
   t.ok(ok && 'jws' in ok);
   t.match(noSecret, { error: 'KDC_EPOCH_SECRET_MISSING' });

@@ -55,7 +55,11 @@ t.test('rotation requests: the store event, one at a time, the schedule, and ret
   t.ok(await fleet.store.epochSecret(2, r.kek), 'epoch 2 kept');
   t.equal((await fleet.store.readAudit({ subject: '2' })).entries.filter((e) => e.action === 'epoch.secrets-destroyed').length, 1);
   await device.next((g) => g.epoch === 4);
+  t.match(await kdc.rotate({ expectedEpoch: 3 }), { outcome: 'lost', epoch: 4 }, 'a request made when epoch 3 was current was answered already');
+  t.equal(kdc.currentEpoch()?.epoch, 4);
   t.same(device.refusals, [], 'the device refused nothing');
+  const outcomes = Object.fromEntries((await kdc.metrics.rotations.get()).values.map((v) => [v.labels.outcome, v.value]));
+  t.match(outcomes, { rotated: 3, lost: 1, 'in-progress': 1 }, 'rotations counted by outcome');
 });
 
 t.test('the schedule rotates every rotateEverySeconds, counted from the epoch\'s creation', async (t) => {
