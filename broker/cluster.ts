@@ -9,6 +9,32 @@ export interface ClusterBackends {
   destroy(): Promise<void>;
 }
 
+interface SubscriptionStore {
+  addSubscriptions(client: unknown, subs: object, cb?: unknown): Promise<unknown> | undefined;
+}
+
+/**
+ * Aedes calls `addSubscriptions(client, packet.subscriptions)` once per topic of a SUBSCRIBE, each time
+ * with the whole list. aedes-persistence-redis then waits, per call, for its own cluster broadcast
+ * keyed by the list's first topic: the waits overwrite each other and every call but the last hangs,
+ * so a persistent session subscribing to two topics at once never got its SUBACK. One call per list
+ * (the same array object) is made; the others share its promise.
+ */
+function onceForEachSubscribe<T extends SubscriptionStore>(persistence: T): T {
+  const inFlight = new WeakMap<object, Promise<unknown>>();
+  const add = persistence.addSubscriptions.bind(persistence);
+  persistence.addSubscriptions = (client, subs, cb) => {
+    if (cb !== undefined) return add(client, subs, cb);
+    let pending = inFlight.get(subs);
+    if (pending === undefined) {
+      pending = Promise.resolve(add(client, subs));
+      inFlight.set(subs, pending);
+    }
+    return pending;
+  };
+  return persistence;
+}
+
 type PrefixedEmitter = new (prefix: string, options: { subConn: Redis; pubConn: Redis }) => unknown;
 
 /**
@@ -28,7 +54,7 @@ export async function redisClusterBackends(url: string, prefix: string): Promise
     c.once('ready', () => resolve());
     c.once('error', reject);
   })));
-  const persistence = aedesPersistenceRedis({ conn: conn as never });
+  const persistence = onceForEachSubscribe(aedesPersistenceRedis({ conn: conn as never }) as SubscriptionStore);
   const Prefixed = (mqemitterRedis as unknown as { MQEmitterRedisPrefix: PrefixedEmitter }).MQEmitterRedisPrefix;
   const mq = new Prefixed(namespace, { subConn, pubConn });
   return {

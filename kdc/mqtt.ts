@@ -52,7 +52,13 @@ export async function connectKdc(broker: KdcBroker, clientId: string, onMessage:
         resolve();
       });
     });
-    const granted = await client.subscribeAsync([...kdcSubscriptions], { qos: 1 });
+    let timer: NodeJS.Timeout | undefined;
+    const granted = await Promise.race([
+      client.subscribeAsync([...kdcSubscriptions], { qos: 1 }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no SUBACK within 10 s')), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
     if (refused.length > 0) throw new Error(`subscriptions refused: ${refused.join(', ')}`);
   } catch (err) {

@@ -65,3 +65,34 @@ t.test('two brokers on one Redis are one broker', async (t) => {
     t.equal(payload.toString(), 'now');
   });
 });
+
+t.test('persistent sessions on a cluster: several topics in one SUBSCRIBE, refused filters not restored', async (t) => {
+  const redis = await startRedis(t);
+  const fleet = await testFleet(t);
+  const prefix = `fk${process.pid}p:`;
+  const a = await node(t, fleet, redis.url, prefix);
+  const b = await node(t, fleet, redis.url, prefix);
+  const files = fleet.device('dev1');
+  const first = await connect(t, a, clientOptions(fleet, files, 'dev1', { clean: false }));
+  const granted = await first.subscribeAsync(['devices/dev1/rekey', 'devices/dev1/cmd/#'], { qos: 1 });
+  t.same(granted.map((g) => g.qos), [1, 1], 'two topics in one SUBSCRIBE get their SUBACK');
+  const suback = await first.subscribeAsync(['devices/dev1/cmd/x', 'devices/dev2/rekey'], { qos: 1 }).then(
+    () => undefined,
+    (err: { packet?: { granted: number[] } }) => err.packet?.granted,
+  );
+  t.same(suback, [1, 128]);
+  await first.endAsync();
+
+  const resumed = mqtt.connect(b.url, clientOptions(fleet, files, 'dev1', { clean: false }));
+  t.teardown(() => resumed.endAsync(true));
+  const got: string[] = [];
+  resumed.on('message', (topic) => got.push(topic));
+  await new Promise<void>((resolve) => resumed.once('connect', () => resolve()));
+  const kdc = await connect(t, a, clientOptions(fleet, fleet.service('kdc', 'k'), 'kdc-k'));
+  const own = nextMessage(resumed);
+  await kdc.publishAsync('devices/dev2/rekey', 'for dev2', { qos: 1 });
+  await kdc.publishAsync('devices/dev1/rekey', 'for dev1', { qos: 1 });
+  await own;
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(got, ['devices/dev1/rekey'], 'the refused filter did not come back on the other node');
+});
