@@ -1,4 +1,5 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { FleetkeyError } from '../errors/index.js';
 
 /** The device key types fleetkey accepts (DESIGN.md "Identities and the CA"). */
@@ -29,4 +30,12 @@ export function keyTypeOf(key: KeyObject): KeyType {
 export function generateDeviceKey(type: KeyType = 'ec-p256'): { privateKey: KeyObject; publicKey: KeyObject } {
   if (type === 'rsa') return generateKeyPairSync('rsa', { modulusLength: MIN_RSA_BITS });
   return generateKeyPairSync('ec', { namedCurve: type === 'ec-p256' ? 'P-256' : 'P-384' });
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** As generateDeviceKey, on the libuv thread pool (for RSA, whose generation is slow). */
+export function generateDeviceKeyAsync(type: KeyType = 'ec-p256'): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  if (type === 'rsa') return generateKeyPairAsync('rsa', { modulusLength: MIN_RSA_BITS });
+  return generateKeyPairAsync('ec', { namedCurve: type === 'ec-p256' ? 'P-256' : 'P-384' });
 }

@@ -36,7 +36,7 @@ export interface ServerMadeIdentity {
  */
 export async function enrollWithServerKey(deps: EnrollDeps, deviceId: string, token: string, body: Buffer | undefined): Promise<ServerMadeIdentity> {
   const csr = readDeviceCsr(body, deviceId);
-  const keys = serverMadeKey(csr.keyType);
+  const keys = await serverMadeKey(csr.keyType);
   const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
   const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
   await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, spki));
@@ -55,7 +55,7 @@ export interface FactoryBundle extends ServerMadeIdentity {
 export async function enrollWithBundle(
   deps: EnrollDeps, deviceId: string, token: string, password: string, keyType: KeyType,
 ): Promise<FactoryBundle> {
-  const keys = serverMadeKey(keyType);
+  const keys = await serverMadeKey(keyType);
   const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
   const { ca } = deps.issuer;
   const pkcs12 = await buildPkcs12({

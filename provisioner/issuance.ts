@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { parseCsr, validateDeviceCsr, type ParsedCsr } from '../certs/csr.js';
 import { issueDeviceCertificate } from '../certs/issue.js';
-import { generateDeviceKey, type KeyType } from '../certs/keys.js';
+import { generateDeviceKey, generateDeviceKeyAsync, type KeyType } from '../certs/keys.js';
 import type { FleetCa, IssuedCertificate } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
 import type { CertificateRecord } from '../store/types.js';
@@ -28,9 +28,13 @@ export function issueForDevice(issuer: Issuer, deviceId: string, publicKey: KeyO
   return issueDeviceCertificate(issuer.ca, { deviceId, publicKey, lifetimeDays: issuer.lifetimeDays });
 }
 
-/** A key pair made here, for serverkeygen and factory bundles; P-256 unless asked otherwise. */
-export function serverMadeKey(type: KeyType = 'ec-p256'): { privateKey: KeyObject; publicKey: KeyObject } {
-  return generateDeviceKey(type);
+/**
+ * A key pair made here, for serverkeygen and factory bundles; P-256 unless asked otherwise. Made on the
+ * thread pool: an RSA-2048 key takes tens of milliseconds to hundreds, and this runs before the one-time
+ * token is consumed, so made synchronously it would let unauthenticated requests stall the event loop.
+ */
+export function serverMadeKey(type: KeyType = 'ec-p256'): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  return type === 'ec-p256' ? Promise.resolve(generateDeviceKey(type)) : generateDeviceKeyAsync(type);
 }
 
 /** The store's record of an issued certificate. */
