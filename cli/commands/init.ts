@@ -20,7 +20,7 @@ Data directory layout (the directory and its subdirectories are mode 0700, every
   ca/root.pem  ca/root.key      root CA (key encrypted with --root-passphrase-file)
   ca/issuing.pem ca/issuing.key issuing CA, signs every other certificate
   ca/chain.pem                  issuing CA + root, the trust bundle
-  ca/root-crl.pem               the root's (empty) CRL, valid 365 days: brokers need it
+  ca/root-crl.pem               the root's (empty) CRL, valid 365 days, for TLS peers that check CRLs at every level
   broker/server.pem server.key  broker TLS (serverAuth): DNS localhost + --dns, IP 127.0.0.1, ::1 + --ip
   services/<role>.pem <role>.key  clientAuth, SAN urn:fleetkey:service:<role>, for kdc, consumer, operator
   kek                           32 random bytes: the KDC's key-encryption key
@@ -30,7 +30,7 @@ export function registerInit(program: Command): void {
   program
     .command('init')
     .description('create the data directory: root and issuing CA, broker and service certificates, KEK')
-    .option('--dir <dir>', 'data directory', './data')
+    .option('--dir <dir>', 'data directory (env FLEETKEY_DIR)', process.env.FLEETKEY_DIR ?? './data')
     .option('--name <name>', 'fleet name, used in the CA names', 'fleetkey')
     .option('--force', 'replace an existing CA and every file init makes')
     .option('--dns <name...>', 'more DNS names for the broker certificate')
