@@ -37,7 +37,7 @@ try {
   await setup.cleanup();
 }
 
-const col = (v: string | number) => String(v).padStart(12);
+const col = (v: string | number) => String(v).padStart(16);
 const row = (label: string, f: (r: RunFigures) => string | number) => console.log(`${label.padEnd(40)}${runs.map((r) => col(f(r))).join('')}`);
 console.log(`\n${'devices'.padEnd(40)}${runs.map((r) => col(r.devices)).join('')}`);
 row('load1 at start / end', (r) => `${r.load1.start.toFixed(1)}/${r.load1.end.toFixed(1)}`);
@@ -50,6 +50,7 @@ row('steady: msg/s opened (consumer)', (r) => r.steady.consumerOpenedPerSecond);
 row('messages sent / opened', (r) => `${r.messages.sent}/${r.messages.opened}`);
 row('loss (sent − opened)', (r) => r.messages.loss);
 row('duplicates / undecryptable', (r) => `${r.messages.duplicate}/${r.messages.undecryptable}`);
+row('readings lost to sim overload (late)', (r) => r.messages.late);
 for (const p of ['sim', 'broker', 'kdc', 'consumer'] as const) row(`  CPU µs per message: ${p}`, (r) => r.steady.cpuMicrosPerMessage[p]);
 for (const p of ['sim', 'broker', 'kdc', 'consumer'] as const) row(`  cores busy: ${p}`, (r) => r.steady.cpuCores[p]);
 row('RSS per device, sim (KB)', (r) => r.memory.simRssPerDeviceKb);

@@ -4,6 +4,7 @@ import type { DeviceSource, FleetTrust } from '../device-sim/index.js';
 import { BUNDLE_FILES, fleetTrust, loadBundle } from '../device-sim/index.js';
 import { FleetkeyError } from '../errors/index.js';
 import { ApiClient } from './api-client.js';
+import { resolveClientConfig } from './client-options.js';
 import { dataDirFiles } from './data-dir.js';
 import { readIdsFile } from './ids-file.js';
 
@@ -17,6 +18,7 @@ export interface SimSourceOptions {
   tokens?: string;
   register?: boolean;
   token?: string;
+  tokenFile?: string;
   prefix: string;
   start?: number;
 }
@@ -71,9 +73,8 @@ export async function simDevices(opts: SimSourceOptions, trust: FleetTrust): Pro
     if (lines.length < n) throw new FleetkeyError('CLI_INPUT_INVALID', `${opts.tokens} has ${lines.length} id,token lines, --devices asks for ${n}`);
     return lines.slice(0, n).map((l) => ({ id: l.id, token: l.token! }));
   }
-  const token = opts.token ?? (process.env.FLEETKEY_TOKEN || undefined);
-  const url = provisionerUrl(opts);
-  if (!token || !url) throw new FleetkeyError('CLI_INPUT_INVALID', '--register needs --token (a factory API token) and the provisioner URL (--url)');
+  // Like every REST command: --token, FLEETKEY_TOKEN, --token-file, or the data dir's admin token.
+  const { url, token } = resolveClientConfig({ dir: opts.dir, url: provisionerUrl(opts), token: opts.token, tokenFile: opts.tokenFile, cacert: opts.cacert });
   const api = new ApiClient({ url, token, ca: trust.caPems });
   try {
     const body = { count: n, prefix: opts.prefix, ...(opts.start === undefined ? {} : { start: opts.start }) };

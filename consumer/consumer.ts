@@ -158,11 +158,13 @@ function connect(opts: Readonly<ConsumerOptions>): MqttClient {
 function connected(client: MqttClient): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => reject(new FleetkeyError('KDC_BROKER_UNAVAILABLE', err.message, { cause: err }));
+    const closed = () => fail(new Error('connection closed before CONNACK'));
     client.once('error', fail);
-    client.once('close', () => fail(new Error('connection closed before CONNACK')));
+    client.once('close', closed);
     client.once('connect', () => {
       client.removeListener('error', fail);
-      client.removeAllListeners('close');
+      // Only our own listener: MQTT.js reconnects from a 'close' listener of its own.
+      client.removeListener('close', closed);
       client.on('error', () => undefined);
       resolve();
     });

@@ -22,11 +22,12 @@ export function enroll(env: SimEnv, deviceId: string, token: string, alive: () =
     deviceIdentity(deviceId, request!.privateKey, der, env.trust));
 }
 
-/** RFC 7030 §4.2.2: a new key and CSR, simplereenroll authenticated by the current certificate. */
-export function renew(env: SimEnv, current: DeviceIdentity, alive: () => boolean): Promise<CredentialResult> {
+/** RFC 7030 §4.2.2: a new key and CSR, simplereenroll authenticated by the current certificate; a few tries. */
+export function renew(env: SimEnv, current: DeviceIdentity, alive: () => boolean, attempts = 4): Promise<CredentialResult> {
+  let left = attempts;
   const { privateKey, csr } = newKeyRequest(current.deviceId);
   const client = { cert: current.certPem + env.trust.issuingPem, key: keyPem(current.privateKey) };
-  return untilAnswered(env, alive, env.counters.renewMs, () => simpleReenroll(env.est!, client, csr), (der) =>
+  return untilAnswered(env, () => alive() && left-- > 0, env.counters.renewMs, () => simpleReenroll(env.est!, client, csr), (der) =>
     deviceIdentity(current.deviceId, privateKey, der, env.trust));
 }
 

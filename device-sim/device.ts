@@ -49,7 +49,10 @@ export class SimDevice {
       id,
       client: () => this.#client,
       identity: () => this.identity,
-      firstKey: () => env.counters.firstKeyMs.add(performance.now() - this.#startedAt),
+      firstKey: () => {
+        env.counters.firstKeyMs.add(performance.now() - this.#startedAt);
+        if (env.device.telemetryGate.open) this.beginTelemetry();
+      },
     });
     this.#outbox = new Outbox(deviceTopics.telemetry(id), env.device.qos, env.device.outboxMax, env.counters);
     if ('identity' in source) this.identity = source.identity;
@@ -167,10 +170,14 @@ export class SimDevice {
       this.#rekey.request();
       this.#outbox.resend(client);
     });
-    if (!this.#telemetry) {
-      const period = 1000 / this.#env.device.rate;
-      this.#telemetry = this.#env.wheel.every(period, () => this.#tick(), Date.now() + Math.random() * period);
-    }
+  }
+
+  /** Starts the reading timer (once the device holds a key), at a random phase so that the fleet's readings are spread. */
+  beginTelemetry(): void {
+    if (this.#telemetry || !this.#alive() || !this.keyed) return;
+    const period = 1000 / this.#env.device.rate;
+    const late = (beats: number) => (this.#env.counters.late += beats);
+    this.#telemetry = this.#env.wheel.every(period, () => this.#tick(), Date.now() + Math.random() * period, late);
   }
 
   /** One reading: sealed with the key in use (switching at a pending key's nbf) and published. */
@@ -215,19 +222,24 @@ export class SimDevice {
     this.#renewal = this.#env.wheel.at(due, () => void this.#renew());
   }
 
-  /** EST simplereenroll, then reconnect with the new certificate (and a fresh TLS session). */
+  /**
+   * EST simplereenroll, then reconnect with the new certificate (and a fresh TLS session). The
+   * provisioner supersedes the old certificate before it answers, and the broker cuts sessions opened
+   * with it at once: so while the request is out, a lost connection waits for the answer instead of
+   * reconnecting with a certificate that may already be revoked.
+   */
   async #renew(): Promise<void> {
     this.#renewal = undefined;
     const previous = this.identity!;
+    this.#renewing = true;
     const result = await renew(this.#env, previous, () => this.#alive());
     if (!this.#alive()) return;
     if (!result.ok) {
+      this.#renewing = false;
+      if (!this.#client) this.#connect();
       this.#renewal = this.#env.wheel.after(this.#env.backoff.capMs, () => void this.#renew());
       return;
     }
-    // The provisioner supersedes the old certificate, and the broker cuts sessions opened with it:
-    // no connection attempt may start with the old one from here on.
-    this.#renewing = true;
     this.identity = result.identity;
     this.#tls.session = undefined;
     this.#env.counters.renewals++;

@@ -34,6 +34,8 @@ export interface DeviceSettings {
   readonly outboxMax: number;
   /** Renew the certificate over EST at two thirds of its lifetime. */
   readonly renew: boolean;
+  /** Closed: devices hold back telemetry (the fleet opens it once every device is ready). */
+  readonly telemetryGate: { open: boolean };
 }
 
 /** One step of one device, for observers. */

@@ -23,6 +23,8 @@ export interface SimFleet {
   readonly counters: FleetCounters;
   /** Starts every device; connection attempts queue for the handshake slots. */
   start(): void;
+  /** With `holdTelemetry`: every connected device starts sending (later ones as they connect). */
+  openTelemetry(): void;
   progress(): FleetProgress;
   /** Resolves true once every device is connected with a key (or has failed), false after `timeoutMs`. */
   ready(timeoutMs: number): Promise<boolean>;
@@ -48,7 +50,10 @@ export function createFleet(input: FleetOptionsInput, baselineRssBytes = process
     connectSlots: new Slots(options.connectConcurrency),
     enrollSlots: new Slots(options.enrollConcurrency),
     backoff: options.backoff,
-    device: { rate: options.rate, qos: options.qos, grantTimeoutMs: options.grantTimeoutMs, outboxMax: options.outboxMax, renew: options.renew },
+    device: {
+      rate: options.rate, qos: options.qos, grantTimeoutMs: options.grantTimeoutMs, outboxMax: options.outboxMax, renew: options.renew,
+      telemetryGate: { open: !options.holdTelemetry },
+    },
     observe: options.observe,
   };
   const devices = options.devices.map((d) => new SimDevice(env, d.id, 'identity' in d ? { identity: d.identity } : { token: d.token }));
@@ -77,6 +82,10 @@ export function createFleet(input: FleetOptionsInput, baselineRssBytes = process
     start() {
       checkpoints.start = checkpoint();
       for (const d of devices) d.start();
+    },
+    openTelemetry() {
+      env.device.telemetryGate.open = true;
+      for (const d of devices) d.beginTelemetry();
     },
     progress,
     ready(timeoutMs) {

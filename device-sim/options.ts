@@ -33,6 +33,11 @@ export interface FleetOptions {
   readonly outboxMax: number;
   /** Renew certificates at two thirds of their lifetime. Default true. */
   readonly renew: boolean;
+  /**
+   * Hold back telemetry until `openTelemetry()` (benchmarks: connect everyone, then send). Default
+   * false: like real devices, each sends as soon as it holds a key.
+   */
+  readonly holdTelemetry: boolean;
   /** Reconnect and retry delays (full jitter). Default base 500 ms, cap 15 s. */
   readonly backoff: BackoffPolicy;
   /** Resolution of the fleet's timing wheel, ms. Default 10. */
@@ -53,6 +58,7 @@ export const fleetDefaults = Object.freeze({
   grantTimeoutMs: 10_000,
   outboxMax: 256,
   renew: true,
+  holdTelemetry: false,
   backoff: defaultBackoff,
   tickMs: 10,
   observe: undefined,

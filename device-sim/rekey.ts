@@ -27,6 +27,8 @@ export class Rekey {
   #keyed = false;
   #queue: Promise<void> = Promise.resolve();
   #wait: Scheduled | undefined;
+  /** Requests in a row that got no answer: each waits twice as long (up to 8x), so an overloaded KDC is not flooded. */
+  #misses = 0;
 
   constructor(private readonly env: SimEnv, private readonly host: RekeyHost) {
     this.keyring = new DeviceKeyring(host.id);
@@ -37,7 +39,7 @@ export class Rekey {
     return this.#keyed;
   }
 
-  /** Publishes a request with a fresh nonce; asks again after grantTimeoutMs (+ jitter) without an answer. */
+  /** Publishes a request with a fresh nonce; asks again after grantTimeoutMs · 2^misses (+ jitter) without an answer. */
   request(): void {
     const client = this.host.client();
     if (!client) return;
@@ -45,8 +47,10 @@ export class Rekey {
     client.publish(deviceTopics.rekeyRequest(this.host.id), this.keyring.newRequest(), { qos: 1 });
     this.env.observe?.({ type: 'requested', deviceId: this.host.id, nonce: this.keyring.requestNonce! });
     this.#wait?.cancel();
-    this.#wait = this.env.wheel.after(this.env.device.grantTimeoutMs * (1 + Math.random() / 2), () => {
+    const wait = this.env.device.grantTimeoutMs * 2 ** Math.min(this.#misses, 3) * (1 + Math.random() / 2);
+    this.#wait = this.env.wheel.after(wait, () => {
       this.#wait = undefined;
+      this.#misses++;
       this.env.counters.errors.add('SIM_NO_GRANT');
       this.request();
     });
@@ -61,6 +65,7 @@ export class Rekey {
   cancel(): void {
     this.#wait?.cancel();
     this.#wait = undefined;
+    this.#misses = 0;
   }
 
   async #accept(jws: string): Promise<void> {
@@ -74,8 +79,10 @@ export class Rekey {
       counters.grantsAccepted++;
       if (verified.req === undefined) counters.rotationsAcked++;
       else this.cancel();
-      if (!this.#keyed) this.host.firstKey();
-      this.#keyed = true;
+      if (!this.#keyed) {
+        this.#keyed = true;
+        this.host.firstKey();
+      }
       this.env.observe?.({ type: 'granted', deviceId: this.host.id, epoch: verified.epoch, grant: accepted.grant, req: verified.req });
     } catch (err) {
       if (!isFleetkeyError(err)) throw err;

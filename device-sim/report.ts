@@ -18,7 +18,8 @@ export interface SimReport {
   readonly qos: 0 | 1;
   /** Devices per stage when the run ended. */
   readonly stages: Omit<FleetProgress, 'devices' | 'sent' | 'errors'>;
-  readonly messages: { sealed: number; sent: number; republished: number; skipped: number; dropped: number };
+  /** skipped: readings not taken while disconnected; late: readings lost to an overloaded simulator (its timers ran late). */
+  readonly messages: { sealed: number; sent: number; republished: number; skipped: number; late: number; dropped: number };
   readonly grants: { requests: number; accepted: number; rotationsAcked: number; keySwitches: number; refused: Record<string, number> };
   readonly connections: { connects: number; reconnects: number; renewals: number };
   /** Every error a device met, by code (transient ones included). */
@@ -63,7 +64,7 @@ export function buildReport(input: ReportInput): SimReport {
     rate: options.rate,
     qos: options.qos,
     stages: { enrolled: progress.enrolled, connected: progress.connected, keyed: progress.keyed, failed: progress.failed },
-    messages: { sealed: c.sealed, sent: c.sent, republished: c.republished, skipped: c.skipped, dropped: c.dropped },
+    messages: { sealed: c.sealed, sent: c.sent, republished: c.republished, skipped: c.skipped, late: c.late, dropped: c.dropped },
     grants: { requests: c.requests, accepted: c.grantsAccepted, rotationsAcked: c.rotationsAcked, keySwitches: c.keySwitches, refused: c.grantRefusals.toJSON() },
     connections: { connects: c.connects, reconnects: c.reconnects, renewals: c.renewals },
     errors: c.errors.toJSON(),

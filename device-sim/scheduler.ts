@@ -15,6 +15,8 @@ interface Entry extends Scheduled {
   due: number;
   readonly run: () => void;
   readonly periodMs: number;
+  /** Told how many beats a periodic task skipped because the wheel turned late. */
+  readonly onMissed: ((beats: number) => void) | undefined;
   live: boolean;
 }
 
@@ -76,10 +78,13 @@ export class TimingWheel {
     return this.#add(this.#clock() + Math.max(0, ms), run, 0);
   }
 
-  /** Runs `run` every `periodMs`, first at `firstAt` (default one period from now); drift-free. */
-  every(periodMs: number, run: () => void, firstAt?: number): Scheduled {
+  /**
+   * Runs `run` every `periodMs`, first at `firstAt` (default one period from now); drift-free. When the
+   * process is too busy to keep up, missed beats are skipped (and counted through `onMissed`), not burst.
+   */
+  every(periodMs: number, run: () => void, firstAt?: number, onMissed?: (beats: number) => void): Scheduled {
     if (!(periodMs >= 1)) throw new RangeError('timing wheel: period must be >= 1 ms');
-    return this.#add(firstAt ?? this.#clock() + periodMs, run, periodMs);
+    return this.#add(firstAt ?? this.#clock() + periodMs, run, periodMs, onMissed);
   }
 
   /** An interval timer for MQTT.js (`timerVariant`), so its keepalive runs on this wheel too. */
@@ -110,11 +115,11 @@ export class TimingWheel {
     this.#stop();
   }
 
-  #add(due: number, run: () => void, periodMs: number): Scheduled {
+  #add(due: number, run: () => void, periodMs: number, onMissed?: (beats: number) => void): Scheduled {
     if (this.#closed) return { cancel: () => undefined };
     const wheel = this;
     const entry: Entry = {
-      due, run, periodMs, live: true,
+      due, run, periodMs, onMissed, live: true,
       cancel() {
         if (!this.live) return;
         this.live = false;
@@ -165,7 +170,9 @@ export class TimingWheel {
     if (!entry.live) return; // cancelled by a task that ran before it in this tick
     if (entry.periodMs > 0) {
       // Next due time on the original grid; skip missed beats rather than bursting to catch up.
-      entry.due += entry.periodMs * Math.max(1, Math.ceil((now - entry.due + 1) / entry.periodMs));
+      const beats = Math.max(1, Math.ceil((now - entry.due + 1) / entry.periodMs));
+      entry.due += entry.periodMs * beats;
+      if (beats > 1) entry.onMissed?.(beats - 1);
       this.#place(entry);
     } else {
       entry.live = false;

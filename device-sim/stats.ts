@@ -56,8 +56,10 @@ export class FleetCounters {
   sent = 0;
   /** Envelopes published again, same bytes, after a reconnect. */
   republished = 0;
-  /** Readings not taken because the device had no connection or no key at that moment. */
+  /** Readings not taken because the device had no connection at that moment. */
   skipped = 0;
+  /** Readings not taken because the simulator itself was too busy (its timers ran late). */
+  late = 0;
   /** Unacknowledged envelopes given up because the device's outbox was full. */
   dropped = 0;
   grantsAccepted = 0;

@@ -43,12 +43,14 @@ export async function connectKdc(broker: KdcBroker, clientId: string, onMessage:
   try {
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error) => reject(err);
-      client.once('error', fail);
       // TLS 1.3 reports a refused client certificate as a close after the handshake (FIELD-NOTES).
-      client.once('close', () => reject(new Error('connection closed before CONNACK')));
+      const closed = () => reject(new Error('connection closed before CONNACK'));
+      client.once('error', fail);
+      client.once('close', closed);
       client.once('connect', () => {
         client.removeListener('error', fail);
-        client.removeAllListeners('close');
+        // Only our own listener: MQTT.js reconnects from a 'close' listener of its own.
+        client.removeListener('close', closed);
         resolve();
       });
     });

@@ -16,7 +16,7 @@ export interface RunFigures {
   readonly load1: { start: number; end: number };
   readonly ramp: { seconds: number; devicesPerSecond: number; connectP50: number; connectP99: number; firstKeyP50: number; firstKeyP99: number; cpuMsPerDevice: Record<Proc, number> };
   readonly steady: { seconds: number; simSentPerSecond: number; consumerOpenedPerSecond: number; cpuCores: Record<Proc, number>; cpuMicrosPerMessage: Record<Proc, number> };
-  readonly messages: { sent: number; opened: number; loss: number; duplicate: number; undecryptable: number; republished: number };
+  readonly messages: { sent: number; opened: number; loss: number; duplicate: number; undecryptable: number; republished: number; late: number };
   readonly memory: { simRssPerDeviceKb: number; brokerRssPerConnectionKb: number; brokerIdleMb: number; simReadyMb: number };
   readonly failed: Record<string, number>;
   readonly errors: Record<string, number>;
@@ -58,7 +58,7 @@ export async function measure(setup: FleetBenchSetup, devices: number, durationS
   try {
     const { report } = await runSim([
       '--bundles', setup.bundles, '--devices', String(devices), '--rate', '1', '--duration', String(durationS), '--ready-timeout', '600',
-      '--broker', broker.url, '--cacert', `${setup.dir}/ca/chain.pem`, '--dir', setup.dir, '--no-renew',
+      '--broker', broker.url, '--cacert', `${setup.dir}/ca/chain.pem`, '--dir', setup.dir, '--no-renew', '--send-after-ready',
     ], (phase, simPid) => {
       pids.sim = simPid;
       if (phase.phase !== 'done') samples.set(phase.phase, { at: phase.at, s: sample() });
@@ -99,6 +99,7 @@ export async function measure(setup: FleetBenchSetup, devices: number, durationS
         duplicate: final?.duplicate ?? 0,
         undecryptable: final?.undecryptable ?? 0,
         republished: report.messages.republished,
+        late: report.messages.late,
       },
       memory: {
         simRssPerDeviceKb: report.memory.rssPerDeviceKb,

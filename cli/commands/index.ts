@@ -1,5 +1,6 @@
 import type { CommandModule } from '../program.js';
 import { registerBroker } from './broker.js';
+import { registerDemo } from './demo.js';
 import { registerDevices } from './devices.js';
 import { registerInit } from './init.js';
 import { registerKdc } from './kdc.js';
@@ -20,4 +21,4 @@ import { registerUp } from './up.js';
  */
 export const commandModules: readonly CommandModule[] = [registerInit, registerUp, registerBroker,
   registerProvisioner, registerTokens, registerDevices, registerProvision, registerRevoke, registerStatus,
-  registerKdc, registerTail, registerRotate, registerSim];
+  registerKdc, registerTail, registerRotate, registerSim, registerDemo];

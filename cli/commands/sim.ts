@@ -17,6 +17,7 @@ interface SimCliOptions extends SimSourceOptions {
   connectConcurrency: number;
   keepalive: number;
   renew: boolean;
+  sendAfterReady?: boolean;
   progress: boolean;
   progressJson?: boolean;
   json?: boolean;
@@ -26,7 +27,8 @@ const HELP = `
 Devices come from exactly one of:
   --bundles DIR           factory bundles <DIR>/<id>/{key,cert,chain}.pem (fleetkey provision); no enrollment
   --tokens FILE           "id,token" lines (fleetkey devices add); each device enrolls over EST
-  --register --token T    registers --devices devices named <prefix><n> with factory token T, then enrolls them
+  --register              registers --devices devices named <prefix><n> (factory or admin API token: --token,
+                          FLEETKEY_TOKEN, --token-file or <dir>/provisioner/admin.token), then enrolls them
 Each device: P-256 key and CSR, EST simpleenroll, mutual-TLS MQTT (client id = device id), a rekey
 request, grant verified and installed, sealed telemetry at --rate, renewal at 2/3 of its certificate's
 lifetime, reconnects with jittered exponential backoff. The run lasts until every device is connected
@@ -86,7 +88,7 @@ function summary(r: SimReport): string {
   const lat = (p: SimReport['latencyMs']['connect']) => (p.n === 0 ? '-' : `p50 ${p.p50} / p90 ${p.p90} / p99 ${p.p99} ms`);
   return [
     `${r.devices} devices: ${r.stages.enrolled} enrolled, ${r.stages.connected} connected, ${r.stages.keyed} keyed, ${r.stages.failed} failed`,
-    `messages: ${r.messages.sent} sent (${r.steady.perSecond}/s steady), ${r.messages.republished} republished, ${r.messages.skipped} readings skipped offline`,
+    `messages: ${r.messages.sent} sent (${r.steady.perSecond}/s steady), ${r.messages.republished} republished, ${r.messages.skipped} readings skipped while disconnected, ${r.messages.late} lost to an overloaded simulator`,
     `grants: ${r.grants.accepted} accepted, ${r.grants.rotationsAcked} rotations acked; ${r.connections.reconnects} reconnects, ${r.connections.renewals} renewals`,
     `latency: enroll ${lat(r.latencyMs.enroll)}; connect ${lat(r.latencyMs.connect)}; first key ${lat(r.latencyMs.firstKey)}`,
     r.ramp ? `ramp: ${r.ramp.seconds} s, ${r.ramp.devicesPerSecond} devices/s` : 'ramp: not every device became ready',
@@ -108,7 +110,8 @@ export function registerSim(program: Command): void {
     .option('--bundles <dir>', 'factory bundles, one directory per device')
     .option('--tokens <file>', 'id,token lines from `fleetkey devices add`')
     .option('--register', 'register the devices first (needs --token)')
-    .option('--token <token>', 'factory API token for --register (env FLEETKEY_TOKEN)')
+    .option('--token <token>', 'API token for --register (env FLEETKEY_TOKEN; default <dir>/provisioner/admin.token)')
+    .option('--token-file <file>', 'file holding the API token for --register')
     .option('--prefix <p>', 'device id prefix for --register', 'sim-')
     .option('--start <n>', 'first number for --register', parseIntOption)
     .option('--broker <url>', 'broker (env FLEETKEY_BROKER)', process.env.FLEETKEY_BROKER ?? 'mqtts://127.0.0.1:8883')
@@ -119,6 +122,7 @@ export function registerSim(program: Command): void {
     .option('--connect-concurrency <n>', 'TLS handshakes in flight at once', parseIntOption, 64)
     .option('--keepalive <s>', 'MQTT keepalive', parseIntOption, 60)
     .option('--no-renew', 'do not renew certificates at 2/3 of their lifetime')
+    .option('--send-after-ready', 'hold back telemetry until every device is connected with a key (benchmarks)')
     .option('--no-progress', 'no progress line even on a terminal')
     .option('--progress-json', 'a JSON progress line on stderr every second and at each phase (ramp, steady, stopping, done)')
     .option('--json', 'print the final report as JSON')
@@ -134,7 +138,7 @@ export function registerSim(program: Command): void {
       const sim = createFleet({
         brokerUrl: opts.broker, trust, devices, rate: opts.rate, qos: opts.qos === '0' ? 0 : 1,
         est: url ? { url, ca: trust.caPems } : undefined,
-        renew: opts.renew && url !== undefined, connectConcurrency: opts.connectConcurrency, keepaliveSeconds: opts.keepalive,
+        renew: opts.renew && url !== undefined, holdTelemetry: opts.sendAfterReady === true, connectConcurrency: opts.connectConcurrency, keepaliveSeconds: opts.keepalive,
       }, baseline);
       let interrupt: () => void = () => undefined;
       const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
@@ -145,14 +149,15 @@ export function registerSim(program: Command): void {
       sim.start();
       phase('ramp');
       await Promise.race([sim.ready(opts.readyTimeout * 1000), interrupted]);
+      sim.openTelemetry();
       phase('steady');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, opts.duration * 1000))), interrupted]);
       clearTimeout(timer);
       phase('stopping');
+      stopBar();
       const report = await sim.stop();
       phase('done');
-      stopBar();
       emit(opts, report, () => summary(report));
       if (Object.keys(report.failed).length > 0) process.exitCode = 1;
     }));

@@ -67,3 +67,27 @@ t.test('a device revoked mid-run is cut off, reports SIM_DEVICE_REVOKED and stop
   t.same(report.failed, { SIM_DEVICE_REVOKED: 1 }, 'the report names the one device that ended in error');
   t.match(report.stages, { failed: 1, keyed: 2 }, 'stages at the end');
 });
+
+t.test('a dropped connection comes back with TLS session resumption, keeps its key and seq, and asks for a new grant', async (t) => {
+  const stack = await simStack(t);
+  const sim = stack.fleet(await stack.register(['drop-1']), { rate: 5 });
+  sim.start();
+  t.ok(await sim.ready(20_000), 'connected with a key');
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  const device = sim.devices[0]!;
+  const before = stack.events.length;
+  const held = device.keyring.current()!;
+  // The broker drops the session (as on a kick); the certificate stays valid.
+  t.equal(stack.broker.broker.sessions.kickRevoked([device.identity!.serial], undefined, new Date()), 1, 'session dropped');
+  await until(() => stack.events.slice(before).some((e) => e.type === 'connected'), 10_000, 'reconnect');
+  const reconnect = stack.events.slice(before).find((e): e is Extract<SimEvent, { type: 'connected' }> => e.type === 'connected')!;
+  t.ok(reconnect.resumed, 'the TLS session was resumed');
+  const firstSeal = stack.events.slice(before).find((e): e is Extract<SimEvent, { type: 'sealed' }> => e.type === 'sealed');
+  if (firstSeal && firstSeal.grant === held.grant) t.ok(firstSeal.seq > 0n, 'sealing under the held key continues its seq (no restart at 0)');
+  await until(() => stack.events.slice(before).some((e) => e.type === 'granted' && e.req !== undefined), 10_000, 'a new grant');
+  const grant = stack.events.slice(before).find((e): e is Extract<SimEvent, { type: 'granted' }> => e.type === 'granted')!;
+  t.ok(grant.epoch === held.epoch && grant.grant > held.grant, 'a newer grant number after the reconnect');
+  const report = await sim.stop();
+  t.equal(report.connections.reconnects, 1);
+  t.same(report.failed, {});
+});

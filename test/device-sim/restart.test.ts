@@ -39,7 +39,7 @@ function keyMisuse(events: readonly SimEvent[]): string[] {
 
 /** `fleetkey up` (broker + KDC, embedded store) in a child: resolves with its MQTT port once it listens. */
 async function startUp(t: Test, dir: string, port: number) {
-  const child = spawnTs(t, 'cli/main.ts', ['up', '--dir', dir, '--mqtt-port', String(port), '--metrics-port', '-1', '--log-level', 'warn', '--json']);
+  const child = spawnTs(t, 'cli/main.ts', ['up', '--dir', dir, '--mqtt-port', String(port), '--https-port', '0', '--metrics-port', '-1', '--log-level', 'warn', '--json']);
   const mqtts = await new Promise<string>((resolve, reject) => {
     onLine(child, (line) => {
       if (line.includes('"mqtts"')) resolve((JSON.parse(line) as { mqtts: string }).mqtts);
@@ -109,6 +109,7 @@ t.test('fleetkey up killed and restarted: every device is back within 30 s, re-k
   t.same(report.failed, {}, 'no device ended in error');
   t.ok(report.connections.reconnects >= DEVICES, 'a reconnect per device');
   const late = sealedReadings(events.slice(from, to));
+  t.ok(late.length >= DEVICES * 4, `readings sealed after recovery (${late.length})`);
   await until(() => late.every((r) => opened.some((o) => o.reading === r)), 10_000, 'messages sealed after recovery opened by fleetkey tail');
   const readings = opened.map((o) => o.reading);
   t.equal(new Set(readings).size, readings.length, 'tail opened no message twice');

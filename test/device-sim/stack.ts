@@ -1,5 +1,4 @@
 import type { Test } from 'tap';
-import { createBroker } from '../../broker/server.js';
 import { createConsumer, type Consumer, type TelemetryMessage } from '../../consumer/index.js';
 import { createFleet, fleetTrust, readingSeq, type FleetOptionsInput, type SimEvent, type SimFleet } from '../../device-sim/index.js';
 import type { Kdc, KdcOptionsInput } from '../../kdc/index.js';
@@ -16,7 +15,7 @@ export interface SimStack {
   readonly fx: ProvisionerFixture;
   readonly kdc: Kdc;
   readonly consumer: Consumer;
-  broker: RunningBroker;
+  readonly broker: RunningBroker;
   /** Every message the consumer opened, in arrival order. */
   readonly opened: TelemetryMessage[];
   /** Every device event, in order. */
@@ -25,8 +24,6 @@ export interface SimStack {
   fleet(devices: FleetOptionsInput['devices'], extra?: Partial<FleetOptionsInput>): SimFleet;
   /** Registers `ids` and returns them as devices that enroll with their tokens. */
   register(ids: readonly string[]): Promise<Array<{ id: string; token: string }>>;
-  /** Closes the broker and starts a new one on the same port after `downMs`. */
-  restartBroker(t: Test, downMs: number): Promise<void>;
 }
 
 export async function simStack(t: Test, kdcExtra: Partial<KdcOptionsInput> = {}): Promise<SimStack> {
@@ -56,15 +53,6 @@ export async function simStack(t: Test, kdcExtra: Partial<KdcOptionsInput> = {})
     async register(ids) {
       const tokens = await fx.register(ids);
       return ids.map((id) => ({ id, token: tokens.get(id)! }));
-    },
-    async restartBroker(t, downMs) {
-      const { port } = stack.broker;
-      await stack.broker.broker.close();
-      await new Promise((resolve) => setTimeout(resolve, downMs));
-      const next = await createBroker({ port, tls: () => ({ ca: fleet.caPems, cert: fleet.server.cert, key: fleet.server.key }), store: fleet.store, logger: testLogger() });
-      await next.listen();
-      t.teardown(() => next.close());
-      stack.broker = { broker: next, port, url: `mqtts://127.0.0.1:${port}` };
     },
   };
   return stack;
