@@ -5,7 +5,7 @@ import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { toIssuedCertificate } from './certificate.js';
 import { keyTypeOf } from './keys.js';
-import { fromPem } from './pem.js';
+import { fromPem, pemHeader } from './pem.js';
 import type { CaMaterial, FleetCa, IssuedCertificate } from './types.js';
 
 /** File names inside a CA directory. */
@@ -79,8 +79,8 @@ function loadCertificate(path: string): IssuedCertificate {
 
 /** A PKCS#8 key; undefined for an encrypted key without a passphrase. */
 function parseKey(path: string, text: string, passphrase: string | undefined): KeyObject | undefined {
-  const encrypted = text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
-  if (!encrypted && !text.includes('-----BEGIN PRIVATE KEY-----')) {
+  const encrypted = text.includes(pemHeader('ENCRYPTED PRIVATE KEY'));
+  if (!encrypted && !text.includes(pemHeader('PRIVATE KEY'))) {
     throw new FleetkeyError('CA_FILE_INVALID', `${path} holds no PKCS#8 private key`);
   }
   if (encrypted && passphrase === undefined) return undefined;

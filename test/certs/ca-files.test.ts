@@ -1,4 +1,5 @@
 import t from 'tap';
+import { pemHeader } from '../../certs/pem.js';
 import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFleetCa, loadFleetCa, saveFleetCa } from '../../certs/ca.js';
@@ -19,7 +20,7 @@ t.test('ok/save writes PEM files with keys 0600, and load round-trips', async (t
   t.equal(mode(join(dir, 'issuing.key')), 0o600);
   t.equal(mode(join(dir, 'root.pem')) & 0o600, 0o600);
   t.equal(mode(dir), 0o700);
-  t.match(readFileSync(join(dir, 'root.key'), 'utf8'), /^-----BEGIN PRIVATE KEY-----\n/, 'PKCS#8');
+  t.match(readFileSync(join(dir, 'root.key'), 'utf8'), new RegExp(`^${pemHeader('PRIVATE KEY')}\n`), 'PKCS#8');
   t.equal(readFileSync(join(dir, 'chain.pem'), 'utf8'), ca.issuing.certificate.pem + ca.root.certificate.pem, 'issuing then root');
   t.equal(openssl(['pkey', '-in', join(dir, 'issuing.key'), '-noout']).status, 0, 'openssl reads the key');
 
@@ -38,7 +39,7 @@ t.test('ok/encrypted root key: offline without a passphrase, loaded with it', as
   const dir = tempDir(t);
   saveFleetCa(ca, dir, { rootPassphrase: 'correct horse' });
   const pem = readFileSync(join(dir, 'root.key'), 'utf8');
-  t.match(pem, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+  t.match(pem, new RegExp(`^${pemHeader('ENCRYPTED PRIVATE KEY')}\n`));
   const info = openssl(['asn1parse', '-i'], pem);
   t.match(info.stdout, /aes-256-cbc/, 'PBES2 with AES-256-CBC');
   t.equal(openssl(['pkey', '-in', join(dir, 'root.key'), '-passin', 'pass:correct horse', '-noout']).status, 0);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { fromPem, pemBlocks, toPem } from '../../certs/pem.js';
+import { fromPem, pemBlocks, pemHeader, toPem } from '../../certs/pem.js';
 import { catalogue } from '../../errors/index.js';
 import { openssl } from '../helpers/openssl.js';
 
@@ -38,7 +38,7 @@ const junk: Array<[string, string, string | undefined]> = [
   ['fail/mismatched labels', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END PRIVATE KEY-----\n', undefined],
   ['fail/not base64', '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n', undefined],
   ['fail/base64 without padding', '-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n', undefined],
-  ['fail/RFC 1421 headers', '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\nAAAA\n-----END RSA PRIVATE KEY-----\n', undefined],
+  ['fail/RFC 1421 headers', `${pemHeader('RSA PRIVATE KEY')}\nProc-Type: 4,ENCRYPTED\n\nAAAA\n-----END RSA PRIVATE KEY-----\n`, undefined],
   ['fail/empty body', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n', undefined],
 ];
 for (const [name, pem, label] of junk) {
