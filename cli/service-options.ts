@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { Logger } from 'pino';
 import type { Command } from 'commander';
 
 /** Options every long-running service shares. */
@@ -44,4 +45,42 @@ export function onShutdown(stop: () => Promise<void>, log: { info(obj: object, m
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+}
+
+interface RunningService {
+  close(): Promise<void>;
+  reloadTls?(): Promise<void>;
+}
+
+/**
+ * Starts a service on an open store and supervises it the way every service command does: the store
+ * is closed if the start fails; SIGHUP reloads the TLS material (where the service has any);
+ * SIGTERM/SIGINT close the service, then the store.
+ */
+export async function superviseService<S extends RunningService>(
+  store: { close(): Promise<void> },
+  logger: Logger,
+  start: () => Promise<S>,
+): Promise<S> {
+  const service = await start().catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  if (service.reloadTls) {
+    const reload = service.reloadTls.bind(service);
+    process.on('SIGHUP', () => {
+      reload().catch((err: unknown) => logger.error({ event: 'tls-reload-failed', err }, 'TLS reload failed'));
+    });
+  }
+  onShutdown(async () => {
+    await service.close();
+    await store.close();
+  }, logger);
+  return service;
+}
+
+/** Says a service started: one JSON line on stdout with --json, otherwise a log line. */
+export function announceStarted(opts: { json?: boolean }, logger: Logger, started: { service: string } & Record<string, unknown>, message: string): void {
+  if (opts.json) process.stdout.write(`${JSON.stringify(started)}\n`);
+  else logger.info({ event: 'started', ...started }, message);
 }

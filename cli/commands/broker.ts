@@ -3,7 +3,7 @@ import { openStore } from '../../store/index.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runBroker } from '../run-broker.js';
-import { addServiceOptions, onShutdown, parseIntOption, storeUrl, type ServiceCliOptions } from '../service-options.js';
+import { addServiceOptions, announceStarted, parseIntOption, storeUrl, superviseService, type ServiceCliOptions } from '../service-options.js';
 
 interface BrokerCliOptions extends ServiceCliOptions {
   host: string;
@@ -34,7 +34,7 @@ export function registerBroker(program: Command): void {
       const logger = createLogger('fleetkey-broker', opts.logLevel);
       const url = storeUrl(opts);
       const store = await openStore(url, { prefix: opts.storePrefix, logger });
-      const service = await runBroker({
+      const service = await superviseService(store, logger, () => runBroker({
         dir: opts.dir,
         store,
         storeUrl: url,
@@ -47,19 +47,8 @@ export function registerBroker(program: Command): void {
         maxPacketBytes: opts.maxPacket,
         keepalive: { min: opts.keepaliveMin, max: opts.keepaliveMax },
         maxInflightMessages: opts.maxInflight,
-      }).catch(async (err: unknown) => {
-        await store.close();
-        throw err;
-      });
-      process.on('SIGHUP', () => {
-        service.reloadTls().catch((err: unknown) => logger.error({ event: 'tls-reload-failed', err }, 'TLS reload failed'));
-      });
-      onShutdown(async () => {
-        await service.close();
-        await store.close();
-      }, logger);
+      }));
       const started = { service: 'broker', mqtts: `mqtts://${opts.host}:${service.port}`, metrics: service.metricsPort === undefined ? null : `http://${opts.metricsHost}:${service.metricsPort}/metrics` };
-      if (opts.json) process.stdout.write(`${JSON.stringify(started)}\n`);
-      else logger.info({ event: 'started', ...started }, `broker listening on ${started.mqtts}`);
+      announceStarted(opts, logger, started, `broker listening on ${started.mqtts}`);
     }));
 }

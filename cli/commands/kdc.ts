@@ -4,7 +4,7 @@ import { openStore } from '../../store/index.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runKdc } from '../run-kdc.js';
-import { addServiceOptions, onShutdown, parseIntOption, storeUrl, type ServiceCliOptions } from '../service-options.js';
+import { addServiceOptions, announceStarted, parseIntOption, storeUrl, superviseService, type ServiceCliOptions } from '../service-options.js';
 
 interface KdcCliOptions extends ServiceCliOptions {
   broker: string;
@@ -46,23 +46,15 @@ export function registerKdc(program: Command): void {
     .action(action(async (opts: KdcCliOptions) => {
       const logger = createLogger('fleetkey-kdc', opts.logLevel);
       const store = await openStore(storeUrl(opts), { prefix: opts.storePrefix, logger });
-      const service = await runKdc({
+      const service = await superviseService(store, logger, () => runKdc({
         dir: opts.dir, store, logger, brokerUrl: opts.broker, name: opts.name,
         switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery, graceSeconds: opts.grace, retainEpochs: opts.retain,
         workers: opts.workers, rotationBatch: opts.rotationBatch, consumerCertFiles: opts.consumerCert, metricsHost: opts.metricsHost, metricsPort: opts.metricsPort,
-      }).catch(async (err: unknown) => {
-        await store.close();
-        throw err;
-      });
-      onShutdown(async () => {
-        await service.close();
-        await store.close();
-      }, logger);
+      }));
       const started = {
         service: 'kdc', clientId: service.kdc.clientId, broker: opts.broker, epoch: service.kdc.currentEpoch()?.epoch ?? null,
         metrics: service.metricsPort === undefined ? null : `http://${opts.metricsHost}:${service.metricsPort}/metrics`,
       };
-      if (opts.json) process.stdout.write(`${JSON.stringify(started)}\n`);
-      else logger.info({ event: 'started', ...started }, `KDC ${started.clientId} serving on ${opts.broker}`);
+      announceStarted(opts, logger, started, `KDC ${started.clientId} serving on ${opts.broker}`);
     }));
 }

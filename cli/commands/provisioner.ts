@@ -3,7 +3,7 @@ import { openStore } from '../../store/index.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runProvisioner } from '../run-provisioner.js';
-import { addServiceOptions, onShutdown, parseIntOption, storeUrl, type ServiceCliOptions } from '../service-options.js';
+import { addServiceOptions, announceStarted, parseIntOption, storeUrl, superviseService, type ServiceCliOptions } from '../service-options.js';
 
 interface ProvisionerCliOptions extends ServiceCliOptions {
   host: string;
@@ -52,7 +52,7 @@ export function registerProvisioner(program: Command): void {
     .action(action(async (opts: ProvisionerCliOptions) => {
       const logger = createLogger('fleetkey-provisioner', opts.logLevel);
       const store = await openStore(storeUrl(opts), { prefix: opts.storePrefix, logger });
-      const service = await runProvisioner({
+      const service = await superviseService(store, logger, () => runProvisioner({
         dir: opts.dir,
         store,
         logger,
@@ -63,17 +63,7 @@ export function registerProvisioner(program: Command): void {
         enrollmentTokenTtlSeconds: opts.tokenTtlHours * 3600,
         deviceLifetimeDays: opts.certDays,
         bootstrapToken: opts.adminToken,
-      }).catch(async (err: unknown) => {
-        await store.close();
-        throw err;
-      });
-      process.on('SIGHUP', () => {
-        service.reloadTls().catch((err: unknown) => logger.error({ event: 'tls-reload-failed', err }, 'TLS reload failed'));
-      });
-      onShutdown(async () => {
-        await service.close();
-        await store.close();
-      }, logger);
+      }));
       const started = {
         service: 'provisioner',
         url: service.url,
@@ -82,7 +72,6 @@ export function registerProvisioner(program: Command): void {
         adminTokenFile: service.adminToken?.path ?? null,
         adminTokenCreated: service.adminToken?.created ?? false,
       };
-      if (opts.json) process.stdout.write(`${JSON.stringify(started)}\n`);
-      else logger.info({ event: 'started', ...started }, `provisioner listening on ${service.url}`);
+      announceStarted(opts, logger, started, `provisioner listening on ${service.url}`);
     }));
 }
