@@ -1,5 +1,5 @@
 import t from 'tap';
-import { startBroker, clientOptions, connect, closedWithin, nextMessage } from '../helpers/broker.js';
+import { startBroker, clientOptions, connect, closedWithin, nextMessage, subackCodes } from '../helpers/broker.js';
 import { testFleet } from '../helpers/fleet.js';
 
 t.test('ok/own telemetry reaches a consumer; another device\'s topic does not', async (t) => {
@@ -25,11 +25,7 @@ t.test('fail/subscriptions outside the own subtree get SUBACK 0x80', async (t) =
   const b = await startBroker(t, fleet);
   const dev1 = await connect(t, b, clientOptions(fleet, fleet.device('dev1'), 'dev1'));
   const filters = ['devices/dev1/rekey', 'devices/dev1/cmd/#', '#', '$SYS/#', 'devices/+/rekey', 'devices/dev2/rekey', 'devices/dev1/telemetry'];
-  // MQTT.js rejects a SUBACK with any failure; the packet still says what was granted.
-  const suback = await dev1.subscribeAsync(filters, { qos: 1 }).then(
-    () => t.fail('refusals expected'),
-    (err: { packet?: { granted: number[] } }) => err.packet?.granted,
-  );
+  const suback = await subackCodes(dev1, filters);
   t.same(suback, [1, 1, 128, 128, 128, 128, 128]);
   t.ok(dev1.connected, 'a refused subscription does not end the session');
 });

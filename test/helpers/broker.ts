@@ -60,3 +60,30 @@ export async function closedWithin(client: MqttClient, ms: number): Promise<numb
 export function nextMessage(client: MqttClient): Promise<[topic: string, payload: Buffer]> {
   return new Promise((resolve) => client.once('message', (topic, payload) => resolve([topic, payload])));
 }
+
+/** The SUBACK codes of one SUBSCRIBE, refusals (128) included: MQTT.js rejects when any is refused. */
+export function subackCodes(client: MqttClient, filters: string[]): Promise<number[] | undefined> {
+  return client.subscribeAsync(filters, { qos: 1 }).then(
+    (granted) => granted.map((g) => g.qos),
+    (err: { packet?: { granted: number[] } }) => err.packet?.granted,
+  );
+}
+
+/**
+ * Resumes device `dev1`'s persistent session on `resumeOn`, has a KDC on `publishVia` publish to the
+ * rekey topics of dev2 and then dev1, and returns the topics dev1 received.
+ */
+export async function rekeyTopicsAfterResume(t: Test, fleet: TestFleet, files: ClientFiles, resumeOn: RunningBroker, publishVia: RunningBroker): Promise<string[]> {
+  const resumed = mqtt.connect(resumeOn.url, clientOptions(fleet, files, 'dev1', { clean: false }));
+  t.teardown(() => resumed.endAsync(true));
+  const got: string[] = [];
+  resumed.on('message', (topic) => got.push(topic));
+  await new Promise<void>((resolve) => resumed.once('connect', () => resolve()));
+  const kdc = await connect(t, publishVia, clientOptions(fleet, fleet.service('kdc', 'k'), 'kdc-k'));
+  const own = nextMessage(resumed);
+  await kdc.publishAsync('devices/dev2/rekey', 'for dev2', { qos: 1 });
+  await kdc.publishAsync('devices/dev1/rekey', 'for dev1', { qos: 1 });
+  await own;
+  await new Promise((r) => setTimeout(r, 300));
+  return got;
+}
