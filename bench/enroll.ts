@@ -23,7 +23,7 @@ import { createProvisioner } from '../provisioner/index.js';
 import { newEnrollmentToken } from '../provisioner/registration.js';
 import { openStore } from '../store/index.js';
 import type { LoadJob, LoadResult } from './enroll/load.js';
-import { cpuProfiler } from './enroll/profiler.js';
+import { cpuProfiler } from './cpu-profiler.js';
 
 const { values } = parseArgs({
   options: {

@@ -9,7 +9,8 @@
  *
  * Timed: kdc.rotate() → epoch created, grants built and published → the store has an ack from every
  * device. Devices ack on receipt and verify a 1% sample after the run (see sim.ts).
- * Usage: npm run bench:rotation -- [--devices 1000,10000] [--workers 2] [--switch-after 5] [--rounds 1]
+ * Usage: npm run bench:rotation -- [--devices 1000,10000] [--workers 2] [--switch-after 5] [--rounds 1] [--profile out.cpuprofile]
+ * `--profile` writes a V8 CPU profile of the KDC's main thread during the longest rotation (Chrome DevTools).
  * Targets (issue 6): 10,000 devices fully acked in <= 4 s; KDC grant rate >= 50% of the raw crypto.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -28,6 +29,7 @@ import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { ensureFdLimit, printMachine } from './broker/machine.js';
 import { cpuMs, machineLoad } from './broker/procstat.js';
+import { cpuProfiler } from './cpu-profiler.js';
 import { createRotationFixtures, deviceId } from './rotation/fixtures.js';
 import { rawGrantCrypto } from './rotation/raw.js';
 
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     'switch-after': { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
     'raw-ms': { type: 'string', default: '1500' },
+    profile: { type: 'string' },
   },
 });
 const sizes = values.devices.split(',').map(Number);
@@ -46,6 +49,7 @@ const switchAfter = Number(values['switch-after']);
 const rounds = Number(values.rounds);
 const rawMs = Number(values['raw-ms']);
 const TARGET = { ackSeconds10k: 4, ratio: 0.5 };
+const profiler = values.profile === undefined ? undefined : await cpuProfiler(values.profile);
 const logger = pino({ level: process.env.FLEETKEY_LOG_LEVEL ?? 'warn' }, pino.destination(2));
 const here = fileURLToPath(new URL('.', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -111,6 +115,7 @@ async function untilAcked(kdc: Kdc, epoch: number, devices: number, timeoutMs: n
 async function rotation(kdc: Kdc, devices: number, pids: { broker: number; sim: number }): Promise<Round> {
   const load1 = machineLoad().load1;
   const before = { self: process.cpuUsage(), broker: cpuMs(pids.broker), sim: cpuMs(pids.sim), machine: machineCpuSeconds() };
+  await profiler?.start();
   const started = process.hrtime.bigint();
   const result = await kdc.rotate({ requestedBy: 'bench' });
   const distributed = process.hrtime.bigint();
@@ -118,6 +123,7 @@ async function rotation(kdc: Kdc, devices: number, pids: { broker: number; sim: 
   if (result.outcome !== 'rotated' || result.granted !== devices) throw new Error(`rotation: ${JSON.stringify(result)}`);
   await untilAcked(kdc, result.epoch, devices, 60_000);
   const acked = process.hrtime.bigint();
+  await profiler?.stop();
   const distributeSeconds = Number(distributed - started) / 1e9;
   return {
     ackSeconds: Number(acked - started) / 1e9,
@@ -229,5 +235,6 @@ for (const s of results) {
   const ratio = r.grantsPerCpuSec / s.raw.perCpuSec;
   console.log(`${s.devices} devices: KDC grants per CPU-second at ${pct(ratio)} of the raw crypto: ${ratio >= TARGET.ratio ? 'meets' : 'misses'} the ${pct(TARGET.ratio)} target (wall: ${pct(r.grantsPerSec / s.raw.perSecN)} of raw on ${workers} threads)`);
 }
+await profiler?.write();
 console.log(JSON.stringify({ bench: 'rotation', workers, switchAfter, machine: machineLoad(), results }));
 process.exit(0);

@@ -1,6 +1,6 @@
 import { isFleetkeyError } from '../errors/index.js';
 import { deviceGrantJws, grantRecipient, type GrantRecipient, type GrantSigner } from '../protocol/grant.js';
-import { deriveSessionKey } from '../protocol/session-key.js';
+import { SessionKeyDeriver } from '../protocol/session-key.js';
 
 /**
  * One device grant to build: everything but the epoch secret, which travels once per batch.
@@ -40,13 +40,24 @@ export class RecipientKeys {
   }
 }
 
+/** Builds `jobs` with the epoch secrets of one batch; the PRKs derived from them are wiped after. */
+export function buildGrants(signer: GrantSigner, keys: RecipientKeys, secrets: ReadonlyMap<number, Uint8Array>, jobs: readonly GrantJob[]): GrantResult[] {
+  const derivers = new Map<number, SessionKeyDeriver>();
+  try {
+    for (const [epoch, secret] of secrets) derivers.set(epoch, new SessionKeyDeriver(secret));
+    return jobs.map((job) => buildGrant(signer, keys, derivers, job));
+  } finally {
+    for (const deriver of derivers.values()) deriver.wipe();
+  }
+}
+
 /** K = HKDF(S_e, D, e, g), wrapped to the device key and signed; K is wiped after. */
-export function buildGrant(signer: GrantSigner, keys: RecipientKeys, secrets: ReadonlyMap<number, Uint8Array>, job: GrantJob): GrantResult {
-  const secret = secrets.get(job.epoch);
-  if (secret === undefined) return { error: 'KDC_EPOCH_SECRET_MISSING', detail: `epoch ${job.epoch}` };
+export function buildGrant(signer: GrantSigner, keys: RecipientKeys, derivers: ReadonlyMap<number, SessionKeyDeriver>, job: GrantJob): GrantResult {
+  const deriver = derivers.get(job.epoch);
+  if (deriver === undefined) return { error: 'KDC_EPOCH_SECRET_MISSING', detail: `epoch ${job.epoch}` };
   let key: Buffer | undefined;
   try {
-    key = deriveSessionKey(secret, job.deviceId, job.epoch, job.grant);
+    key = deriver.derive(job.deviceId, job.epoch, job.grant);
     const jws = deviceGrantJws({
       signer, deviceId: job.deviceId, devicePublicKey: keys.get(job.spki), epoch: job.epoch, grant: job.grant, key,
       req: job.req, iat: job.iat, nbf: job.nbf, exp: job.exp,

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { FleetkeyError } from '../errors/index.js';
 import type { GrantSigner } from '../protocol/grant.js';
-import { buildGrant, RecipientKeys, type GrantJob, type GrantResult } from './grant-jobs.js';
+import { buildGrants, RecipientKeys, type GrantJob, type GrantResult } from './grant-jobs.js';
 import { GRANT_WORKER, type GrantReply, type GrantTask, type GrantWorkerData } from './grant-worker.js';
 import type { SignerMaterial } from './signer.js';
 
@@ -71,7 +71,7 @@ export class GrantPool {
 
   #run(jobs: readonly GrantJob[], secrets: ReadonlyMap<number, Uint8Array>): Promise<readonly GrantResult[]> {
     if (this.size === 0) {
-      return new Promise((resolve) => setImmediate(() => resolve(jobs.map((job) => buildGrant(this.#inline.signer, this.#inline.keys, secrets, job)))));
+      return new Promise((resolve) => setImmediate(() => resolve(buildGrants(this.#inline.signer, this.#inline.keys, secrets, jobs))));
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ jobs, secrets, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });

@@ -1,7 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { GrantSigner } from '../protocol/grant.js';
-import { buildGrant, RecipientKeys, type GrantJob, type GrantResult } from './grant-jobs.js';
+import { buildGrants, RecipientKeys, type GrantJob, type GrantResult } from './grant-jobs.js';
 
 /**
  * A worker thread that builds grants (key derivation, ECDH-ES wrap, ES256 sign): the CPU-heavy part
@@ -33,7 +33,7 @@ function runWorker(data: GrantWorkerData): void {
   const keys = new RecipientKeys();
   parentPort!.on('message', (task: GrantTask) => {
     const secrets = new Map(task.secrets);
-    const results = task.jobs.map((job) => buildGrant(signer, keys, secrets, job));
+    const results = buildGrants(signer, keys, secrets, task.jobs);
     for (const secret of secrets.values()) secret.fill(0);
     parentPort!.postMessage({ id: task.id, results } satisfies GrantReply);
   });

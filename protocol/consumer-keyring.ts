@@ -4,7 +4,7 @@ import { isConsumerId } from './grant.js';
 import type { VerifiedGrant } from './grant-verify.js';
 import { encodeRekeyAck, encodeRekeyRequest, newNonce } from './rekey-messages.js';
 import { DEFAULT_WINDOW_SIZE, ReplayWindow } from './replay-window.js';
-import { deriveSessionKey } from './session-key.js';
+import { SessionKeyDeriver } from './session-key.js';
 
 /**
  * The consumer side (DESIGN.md "Consumers"): epoch secrets from epoch grants, session keys derived
@@ -40,6 +40,8 @@ export interface ConsumerKeyringOptions {
 
 interface EpochEntry {
   readonly secret: Buffer;
+  /** Derives each device's K from the secret (HKDF extract done once per epoch). */
+  readonly keys: SessionKeyDeriver;
   readonly nbf: number;
   /** Milliseconds; Infinity while no newer epoch is known. */
   graceUntil: number;
@@ -88,7 +90,8 @@ export class ConsumerKeyring {
       throw new FleetkeyError('GRANT_NOT_NEWER', `rotation grant for epoch ${epoch}, holding ${newest}`);
     }
     if (this.#epochs.has(epoch)) throw new FleetkeyError('GRANT_NOT_NEWER', `epoch ${epoch} is held already`);
-    this.#epochs.set(epoch, { secret: Buffer.from(verified.key), nbf: verified.nbf, graceUntil: Infinity, grants: new Map() });
+    const secret = Buffer.from(verified.key);
+    this.#epochs.set(epoch, { secret, keys: new SessionKeyDeriver(secret), nbf: verified.nbf, graceUntil: Infinity, grants: new Map() });
     this.#answered = true;
     this.#recomputeGrace();
     return encodeRekeyAck({ epoch });
@@ -100,6 +103,7 @@ export class ConsumerKeyring {
     for (const [epoch, entry] of this.#epochs) {
       if (now < entry.graceUntil) continue;
       entry.secret.fill(0);
+      entry.keys.wipe();
       for (const { key } of entry.grants.values()) key.fill(0);
       this.#epochs.delete(epoch);
       dropped.push(epoch);
@@ -143,7 +147,7 @@ export class ConsumerKeyring {
     let slot = entry.grants.get(id);
     if (!slot) {
       try {
-        slot = { key: deriveSessionKey(entry.secret, deviceId, header.epoch, header.grant), window: new ReplayWindow(this.windowSize) };
+        slot = { key: entry.keys.derive(deviceId, header.epoch, header.grant), window: new ReplayWindow(this.windowSize) };
       } catch (err) {
         if (isFleetkeyError(err, 'PROTOCOL_INPUT_INVALID')) return undefined; // e.g. a topic id that is not a device id
         throw err;

@@ -1,4 +1,4 @@
-import { constants, createCipheriv, createECDH, createHash, createPublicKey, publicEncrypt, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { constants, createCipheriv, createECDH, createHash, createPublicKey, publicEncrypt, randomBytes, sign, type ECDH, type KeyObject } from 'node:crypto';
 import { keyTypeOf } from '../certs/keys.js';
 import { FleetkeyError } from '../errors/index.js';
 
@@ -120,9 +120,24 @@ function recipientOf(key: KeyObject): Recipient {
   return r;
 }
 
+/**
+ * One ECDH context per curve, given a fresh key pair by generateKeys() for every grant: creating the
+ * context costs as much as a third of making the key.
+ */
+const ephemeralContexts = new Map<string, ECDH>();
+
+function ephemeralContext(curve: string): ECDH {
+  let ecdh = ephemeralContexts.get(curve);
+  if (ecdh === undefined) {
+    ecdh = createECDH(curve);
+    ephemeralContexts.set(curve, ecdh);
+  }
+  return ecdh;
+}
+
 /** ECDH-ES key agreement with a fresh (or fixed) ephemeral key: the KEK and the "epk" member. */
 function agree(ec: NonNullable<Recipient['ec']>, fixed: KeyObject | undefined): { kek: Buffer; epk: Record<string, string> } {
-  const ecdh = createECDH(ec.curve);
+  const ecdh = fixed ? createECDH(ec.curve) : ephemeralContext(ec.curve);
   let pub: Buffer;
   if (fixed) {
     if (keyTypeOf(fixed) !== `ec-p${ec.size === 32 ? 256 : 384}`) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'fixed epk is not on the recipient curve');

@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { isValidDeviceId } from '../certs/identity.js';
 import { FleetkeyError } from '../errors/index.js';
 
@@ -37,10 +37,43 @@ export function sessionKeyInfo(deviceId: string, epoch: number, grant: number): 
   return info;
 }
 
+/**
+ * HKDF-SHA256 (RFC 5869) of one epoch secret, its extract step done once: PRK = HMAC(salt, S_e), then
+ * each K = T(1) = HMAC(PRK, info ‖ 0x01) — one HMAC per key where hkdfSync redoes both steps, and a
+ * rotation derives tens of thousands of keys from one secret. `wipe()` zeroes the PRK.
+ */
+export class SessionKeyDeriver {
+  readonly #prk: Buffer;
+  #wiped = false;
+
+  constructor(epochSecret: Uint8Array) {
+    if (!(epochSecret instanceof Uint8Array) || epochSecret.length !== KEY_BYTES) {
+      throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'an epoch secret is 32 bytes');
+    }
+    this.#prk = createHmac('sha256', salt).update(epochSecret).digest();
+  }
+
+  /** The 32-byte session key of device `deviceId` for grant `grant` of epoch `epoch`. */
+  derive(deviceId: string, epoch: number, grant: number): Buffer {
+    if (this.#wiped) throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'session key deriver used after wipe()');
+    const info = sessionKeyInfo(deviceId, epoch, grant);
+    return createHmac('sha256', this.#prk).update(info).update(ROUND_1).digest(); // L = HashLen: T(1) is K
+  }
+
+  wipe(): void {
+    this.#wiped = true;
+    this.#prk.fill(0);
+  }
+}
+
+const ROUND_1 = Buffer.from([1]);
+
 /** The 32-byte session key of device `deviceId` for grant `grant` of epoch `epoch`. */
 export function deriveSessionKey(epochSecret: Uint8Array, deviceId: string, epoch: number, grant: number): Buffer {
-  if (!(epochSecret instanceof Uint8Array) || epochSecret.length !== KEY_BYTES) {
-    throw new FleetkeyError('PROTOCOL_INPUT_INVALID', 'an epoch secret is 32 bytes');
+  const deriver = new SessionKeyDeriver(epochSecret);
+  try {
+    return deriver.derive(deviceId, epoch, grant);
+  } finally {
+    deriver.wipe();
   }
-  return Buffer.from(hkdfSync('sha256', epochSecret, salt, sessionKeyInfo(deviceId, epoch, grant), KEY_BYTES));
 }

@@ -45,14 +45,51 @@ export function toDeviceRecord(d: StoredDevice): DeviceRecord {
 
 // JSON with Dates, Buffers and bigints kept: {"$date": iso}, {"$buf": base64}, {"$big": decimal}.
 
+/**
+ * Written out by hand rather than with a JSON.stringify replacer: a replacer function is called for
+ * every key and takes stringify off its fast path, and every write of both stores goes through here.
+ * Same output as `JSON.stringify(value, replacer)` for the records we store (plain objects, arrays,
+ * strings, finite numbers, booleans, null, Dates, Buffers, bigints); undefined members are left out.
+ */
 export function encodeJson(value: unknown): string {
-  return JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
-    const raw = this[key];
-    if (raw instanceof Date) return { $date: raw.toISOString() };
-    if (Buffer.isBuffer(raw)) return { $buf: raw.toString('base64') };
-    if (typeof raw === 'bigint') return { $big: raw.toString() };
-    return v;
-  });
+  return encodeValue(value) ?? 'null';
+}
+
+function encodeValue(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return `{"$big":"${value.toString()}"}`;
+    case 'object':
+      if (value === null) return 'null';
+      if (value instanceof Date) return `{"$date":"${value.toISOString()}"}`;
+      if (Buffer.isBuffer(value)) return `{"$buf":"${value.toString('base64')}"}`;
+      if (Array.isArray(value)) return encodeArray(value);
+      return encodeObject(value as Record<string, unknown>);
+    default:
+      return undefined; // undefined, functions and symbols, as JSON.stringify leaves them out
+  }
+}
+
+function encodeArray(items: readonly unknown[]): string {
+  let out = '[';
+  for (let i = 0; i < items.length; i++) out += (i === 0 ? '' : ',') + (encodeValue(items[i]) ?? 'null');
+  return `${out}]`;
+}
+
+function encodeObject(object: Record<string, unknown>): string {
+  let out = '{';
+  for (const key of Object.keys(object)) {
+    const member = encodeValue(object[key]);
+    if (member === undefined) continue;
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${member}`;
+  }
+  return `${out}}`;
 }
 
 export function decodeJson<T>(text: string): T {

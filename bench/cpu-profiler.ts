@@ -3,7 +3,7 @@ import { Session } from 'node:inspector/promises';
 
 /**
  * V8 CPU profiles of chosen stretches of this process through the inspector: start/stop may repeat,
- * and `write` saves the longest stretch (one EST round) as a .cpuprofile for Chrome DevTools.
+ * and `write` saves the longest stretch (one EST round, one rotation) as a .cpuprofile for Chrome DevTools.
  */
 export async function cpuProfiler(path: string) {
   const session = new Session();
@@ -22,7 +22,7 @@ export async function cpuProfiler(path: string) {
     async write() {
       if (best) writeFileSync(path, JSON.stringify(best.profile));
       session.disconnect();
-      console.error(`CPU profile of the longest EST round written to ${path}`);
+      console.error(`CPU profile of the longest profiled stretch written to ${path}`);
     },
   };
 }
