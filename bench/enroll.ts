@@ -104,7 +104,7 @@ function inProcess(): { perSec: number; cpuUs: number } {
 
 await load(enrollments.slice(0, warmup)); // JIT, TLS sessions, the store's first journal segment
 inProcess();
-const samples = { est: [] as number[], local: [] as number[], ratio: [] as number[], estCpuUs: [] as number[], localCpuUs: [] as number[], cpuRatio: [] as number[], p50: [] as number[], p99: [] as number[] };
+const samples = { est: [] as number[], local: [] as number[], ratio: [] as number[], estCpuUs: [] as number[], clientCpuUs: [] as number[], localCpuUs: [] as number[], cpuRatio: [] as number[], p50: [] as number[], p99: [] as number[] };
 for (let r = 0; r < rounds; r++) {
   const local = inProcess();
   const est = await load(enrollments.slice(warmup + r * perRound, warmup + (r + 1) * perRound), true);
@@ -114,6 +114,7 @@ for (let r = 0; r < rounds; r++) {
   samples.local.push(local.perSec);
   samples.ratio.push(estPerSec / local.perSec);
   samples.estCpuUs.push(estCpuUs);
+  samples.clientCpuUs.push((est.clientCpuMs * 1000) / est.done);
   samples.localCpuUs.push(local.cpuUs);
   samples.cpuRatio.push(local.cpuUs / estCpuUs);
   samples.p50.push(est.p50Ms);
@@ -132,6 +133,7 @@ console.log('| path | enrollments/s | server CPU µs each | vs in-process |');
 console.log('|---|---:|---:|---:|');
 console.log(`| in-process issueFromCsr | ${Math.round(m('local')).toLocaleString('en')} | ${m('localCpuUs').toFixed(0)} | 100% |`);
 console.log(`| EST simpleenroll (HTTPS + token + store) | ${Math.round(m('est')).toLocaleString('en')} | ${m('estCpuUs').toFixed(0)} | ${(m('ratio') * 100).toFixed(1)}% (CPU: ${(m('cpuRatio') * 100).toFixed(1)}%) |`);
+console.log(`load generator (the ${clients} clients' process) CPU per enrollment: ${m('clientCpuUs').toFixed(0)} µs`);
 console.log(`latency p50 ${m('p50').toFixed(1)} ms, p99 ${m('p99').toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
 console.log(JSON.stringify({
   bench: 'enroll',
@@ -144,6 +146,7 @@ console.log(JSON.stringify({
   ratio: Number(m('ratio').toFixed(4)),
   estServerCpuUs: Number(m('estCpuUs').toFixed(1)),
   inProcessCpuUs: Number(m('localCpuUs').toFixed(1)),
+  clientCpuUs: Number(m('clientCpuUs').toFixed(1)),
   cpuRatio: Number(m('cpuRatio').toFixed(4)),
   p50Ms: Number(m('p50').toFixed(2)),
   p99Ms: Number(m('p99').toFixed(2)),

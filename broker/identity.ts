@@ -9,12 +9,12 @@ export type PeerIdentity =
 /**
  * The identity of a TLS peer, from its verified certificate only. `authorized` is checked even though
  * the server rejects unverified peers: a certificate that did not verify is never an identity.
- * The leaf's DER is read directly (`getPeerCertificate(false).raw`): `getPeerX509Certificate` costs
- * about three times as much per CONNECT.
+ * Only the leaf's DER is taken from Node (`getPeerX509Certificate().raw`, ≈ 3 µs; `getPeerCertificate`
+ * builds an object of every field, ≈ 16 µs) and certs/ reads what it needs from it.
  */
 export function peerIdentity(socket: TLSSocket): PeerIdentity {
   if (!socket.authorized) return { ok: false, reason: `client certificate not verified: ${String(socket.authorizationError)}` };
-  const raw = socket.getPeerCertificate(false)?.raw;
+  const raw = socket.getPeerX509Certificate()?.raw;
   if (!raw) return { ok: false, reason: 'no client certificate' };
   const cert = readPeerCertificate(raw);
   if (!cert) return { ok: false, reason: 'client certificate could not be read' };

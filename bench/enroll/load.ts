@@ -19,6 +19,8 @@ export interface LoadResult {
   readonly elapsedMs: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** CPU time of this load process during the run. */
+  readonly clientCpuMs: number;
 }
 
 function post(agent: Agent, url: string, e: LoadJob['enrollments'][number]): Promise<{ status: number; body: string }> {
@@ -59,12 +61,14 @@ async function run(job: LoadJob): Promise<LoadResult> {
     }
   };
   const start = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(Array.from({ length: job.concurrency }, worker));
   const elapsedMs = performance.now() - start;
+  const used = process.cpuUsage(cpu);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { done: latencies.length - failed, failed, firstFailure, elapsedMs, p50Ms: pick(0.5), p99Ms: pick(0.99) };
+  return { done: latencies.length - failed, failed, firstFailure, elapsedMs, p50Ms: pick(0.5), p99Ms: pick(0.99), clientCpuMs: (used.user + used.system) / 1000 };
 }
 
 process.on('message', (job: LoadJob | 'exit') => {
