@@ -23,6 +23,7 @@ import { createProvisioner } from '../provisioner/index.js';
 import { newEnrollmentToken } from '../provisioner/registration.js';
 import { openStore } from '../store/index.js';
 import type { LoadJob, LoadResult } from './enroll/load.js';
+import { threadCpuMs } from './broker/procstat.js';
 import { cpuProfiler } from './cpu-profiler.js';
 
 const { values } = parseArgs({
@@ -75,16 +76,18 @@ const url = `https://127.0.0.1:${port}`;
 const profiler = values.profile === undefined ? undefined : await cpuProfiler(values.profile);
 const child = fork(new URL('./enroll/load.js', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 
-async function load(slice: LoadJob['enrollments'], profile = false): Promise<LoadResult & { serverCpuMs: number }> {
+async function load(slice: LoadJob['enrollments'], profile = false): Promise<LoadResult & { serverCpuMs: number; loopCpuMs: number }> {
   if (profile) await profiler?.start();
   const cpu = process.cpuUsage();
+  const loop = threadCpuMs();
   child.send({ url, ca: caPems, concurrency: clients, enrollments: slice } satisfies LoadJob);
   const [result] = (await once(child, 'message')) as [LoadResult | { error: string }];
   if ('error' in result) throw new Error(result.error);
   const used = process.cpuUsage(cpu);
+  const loopCpuMs = threadCpuMs() - loop;
   if (profile) await profiler?.stop();
   if (result.failed > 0) throw new Error(`${result.failed} enrollments failed, first: ${result.firstFailure}`);
-  return { ...result, serverCpuMs: (used.user + used.system) / 1000 };
+  return { ...result, serverCpuMs: (used.user + used.system) / 1000, loopCpuMs };
 }
 
 /** issueFromCsr over the pre-made CSRs for `seconds`: wall rate and CPU time per issue. */
@@ -104,7 +107,7 @@ function inProcess(): { perSec: number; cpuUs: number } {
 
 await load(enrollments.slice(0, warmup)); // JIT, TLS sessions, the store's first journal segment
 inProcess();
-const samples = { est: [] as number[], local: [] as number[], ratio: [] as number[], estCpuUs: [] as number[], clientCpuUs: [] as number[], localCpuUs: [] as number[], cpuRatio: [] as number[], p50: [] as number[], p99: [] as number[] };
+const samples = { est: [] as number[], local: [] as number[], ratio: [] as number[], estCpuUs: [] as number[], loopCpuUs: [] as number[], clientCpuUs: [] as number[], localCpuUs: [] as number[], cpuRatio: [] as number[], p50: [] as number[], p99: [] as number[] };
 for (let r = 0; r < rounds; r++) {
   const local = inProcess();
   const est = await load(enrollments.slice(warmup + r * perRound, warmup + (r + 1) * perRound), true);
@@ -115,6 +118,7 @@ for (let r = 0; r < rounds; r++) {
   samples.ratio.push(estPerSec / local.perSec);
   samples.estCpuUs.push(estCpuUs);
   samples.clientCpuUs.push((est.clientCpuMs * 1000) / est.done);
+  samples.loopCpuUs.push((est.loopCpuMs * 1000) / est.done);
   samples.localCpuUs.push(local.cpuUs);
   samples.cpuRatio.push(local.cpuUs / estCpuUs);
   samples.p50.push(est.p50Ms);
@@ -133,6 +137,7 @@ console.log('| path | enrollments/s | server CPU µs each | vs in-process |');
 console.log('|---|---:|---:|---:|');
 console.log(`| in-process issueFromCsr | ${Math.round(m('local')).toLocaleString('en')} | ${m('localCpuUs').toFixed(0)} | 100% |`);
 console.log(`| EST simpleenroll (HTTPS + token + store) | ${Math.round(m('est')).toLocaleString('en')} | ${m('estCpuUs').toFixed(0)} | ${(m('ratio') * 100).toFixed(1)}% (CPU: ${(m('cpuRatio') * 100).toFixed(1)}%) |`);
+console.log(`server event loop (main thread) CPU per enrollment: ${m('loopCpuUs').toFixed(0)} µs of the ${m('estCpuUs').toFixed(0)}; the rest is libuv's pool (signature checks, fsync) and V8's threads`);
 console.log(`load generator (the ${clients} clients' process) CPU per enrollment: ${m('clientCpuUs').toFixed(0)} µs`);
 console.log(`latency p50 ${m('p50').toFixed(1)} ms, p99 ${m('p99').toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
 console.log(JSON.stringify({
@@ -146,6 +151,7 @@ console.log(JSON.stringify({
   ratio: Number(m('ratio').toFixed(4)),
   estServerCpuUs: Number(m('estCpuUs').toFixed(1)),
   inProcessCpuUs: Number(m('localCpuUs').toFixed(1)),
+  estLoopCpuUs: Number(m('loopCpuUs').toFixed(1)),
   clientCpuUs: Number(m('clientCpuUs').toFixed(1)),
   cpuRatio: Number(m('cpuRatio').toFixed(4)),
   p50Ms: Number(m('p50').toFixed(2)),

@@ -11,7 +11,16 @@ function clockTicks(): number {
 
 /** utime + stime of `pid` in ms (proc(5): fields 14 and 15, counted after the parenthesised comm). */
 export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** utime + stime of the calling thread in ms: the event loop's own CPU, without worker or pool threads. */
+export function threadCpuMs(): number {
+  return statCpuMs('/proc/thread-self/stat');
+}
+
+function statCpuMs(path: string): number {
+  const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks * 1000) / clockTicks();
