@@ -70,7 +70,12 @@ interface Scenario {
   issueSeconds: number;
   connectSeconds: number;
   /** Wall rates on 1 and on `workers` threads; per CPU-second on `workers` threads (as the KDC runs) and on 1. */
-  raw: { perSec1: number; perSecN: number; perCpuSec: number; perCpuSec1: number };
+  /**
+   * perCpuSec is the reference: the higher (stricter) of the raw rate per CPU-second on one thread and
+   * on `workers` threads. On 2 cores with 10,000 idle connections beside it, the 2-thread figure
+   * sometimes came out a third low, which would flatter the KDC.
+   */
+  raw: { perSec1: number; perSecN: number; perCpuSec: number; perCpuSec1: number; perCpuSecN: number };
   pool: { perSec: number; perCpuSec: number };
   rounds: Round[];
   sample: { verified: number; failed: string[] };
@@ -172,7 +177,7 @@ async function scenario(devices: number): Promise<Scenario> {
     const sample = await nextLine<{ verified: number; failed: string[] }>(sim, 'verified');
     return {
       devices, issueSeconds: fx.issueSeconds, connectSeconds: connected.seconds,
-      raw: { perSec1: one.perSec, perSecN: many.perSec, perCpuSec: many.perCpuSec, perCpuSec1: one.perCpuSec }, pool, rounds: results, sample,
+      raw: { perSec1: one.perSec, perSecN: many.perSec, perCpuSec: Math.max(one.perCpuSec, many.perCpuSec), perCpuSec1: one.perCpuSec, perCpuSecN: many.perCpuSec }, pool, rounds: results, sample,
     };
   } finally {
     sim?.kill('SIGKILL');
@@ -214,7 +219,7 @@ const f = (x: number, d = 0) => x.toFixed(d);
 const pct = (x: number) => `${f(x * 100)}%`;
 console.log(`
 Raw per-grant crypto = fresh P-256 key + ECDH + ES256 sign (createECDH), measured in this run.
-"per CPU-s" rates count the KDC process's CPU (its workers and main thread), compared with the raw crypto per CPU-s on as many threads (${workers}): what the cores deliver whatever else runs.
+"per CPU-s" rates count the KDC process's CPU (its workers and main thread), compared with the raw crypto per CPU-s: the higher of its rate on 1 and on ${workers} threads, what a core delivers whatever else runs.
 
 | devices | round | rotate → last ack | → last grant published | KDC grants/s (wall) | / raw on ${workers} thr | KDC grants per CPU-s | / raw per CPU-s | CPU s: KDC / broker / sim / whole machine | load1 |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
@@ -224,7 +229,7 @@ for (const s of results) {
 console.log('\n| devices | raw/s 1 thr | raw/s ' + workers + ' thr | raw per CPU-s (1 / ' + workers + ' thr) | builder alone/s (wall) | builder per CPU-s | certs issued in | devices connected in | sample verified |');
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const s of results) {
-  console.log(`| ${s.devices} | ${f(s.raw.perSec1)} | ${f(s.raw.perSecN)} | ${f(s.raw.perCpuSec1)} / ${f(s.raw.perCpuSec)} | ${f(s.pool.perSec)} (${pct(s.pool.perSec / s.raw.perSecN)}) | ${f(s.pool.perCpuSec)} (${pct(s.pool.perCpuSec / s.raw.perCpuSec)}) | ${f(s.issueSeconds, 1)} s | ${f(s.connectSeconds, 1)} s | ${s.sample.verified}/${s.sample.verified + s.sample.failed.length} |`);
+  console.log(`| ${s.devices} | ${f(s.raw.perSec1)} | ${f(s.raw.perSecN)} | ${f(s.raw.perCpuSec1)} / ${f(s.raw.perCpuSecN)} | ${f(s.pool.perSec)} (${pct(s.pool.perSec / s.raw.perSecN)}) | ${f(s.pool.perCpuSec)} (${pct(s.pool.perCpuSec / s.raw.perCpuSec)}) | ${f(s.issueSeconds, 1)} s | ${f(s.connectSeconds, 1)} s | ${s.sample.verified}/${s.sample.verified + s.sample.failed.length} |`);
   for (const failure of s.sample.failed) console.log(`!! ${failure}`);
 }
 const best = (s: Scenario) => s.rounds.reduce((a, b) => (b.ackSeconds < a.ackSeconds ? b : a));
