@@ -31,7 +31,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
   const log = opts.logger.child({ component: 'broker' });
   const metrics = createBrokerMetrics();
   const sessions = new SessionRegistry(metrics, log);
-  const revocations = await RevocationCache.open(opts.store);
+  const revocations = await RevocationCache.open(opts.store, log);
 
   const aedes = await Aedes.createBroker({
     ...(opts.cluster ? { mq: opts.cluster.mq, persistence: opts.cluster.persistence } : {}),
@@ -52,6 +52,10 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
   const stopDeviceRevoked = opts.store.on('device-changed', (event) => {
     if (event.status !== 'revoked') return;
     if (sessions.kickRevoked([], event.deviceId, new Date()) > 0) metrics.connected.set(sessions.size);
+  });
+  // A revocation announced while this process's event feed was cut is found when the cache reloads.
+  revocations.onReloaded(() => {
+    if (sessions.kickListedIn(revocations) > 0) metrics.connected.set(sessions.size);
   });
 
   const server = createServer({

@@ -1,6 +1,7 @@
 import type { Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { Principal } from '../protocol/principal.js';
+import type { RevocationCache } from '../store/revocation-cache.js';
 import { publishPolicy, type PublishPolicy } from './acl.js';
 import type { BrokerMetrics } from './metrics.js';
 
@@ -57,11 +58,26 @@ export class SessionRegistry {
   /** Closes every session opened with one of `serials`, or held by `subject` when given. Returns how many. */
   kickRevoked(serials: readonly string[], subject: string | undefined, revokedAt: Date): number {
     const revoked = new Set(serials);
+    return this.kickWhere(
+      (session) => revoked.has(session.serial) || (subject !== undefined && subjectOf(session.principal) === subject),
+      revokedAt,
+    );
+  }
+
+  /**
+   * Closes every session the cache now says is revoked: after the revocations were read again
+   * following a gap in store events, when a revocation may have been missed. Returns how many.
+   */
+  kickListedIn(revocations: RevocationCache): number {
+    return this.kickWhere((session) => revocations.isRevoked(session.serial) || revocations.isSubjectRevoked(subjectOf(session.principal)));
+  }
+
+  private kickWhere(revoked: (session: Session) => boolean, revokedAt?: Date): number {
     let kicked = 0;
     for (const session of [...this.byClient.values()]) {
-      if (!revoked.has(session.serial) && (subject === undefined || subjectOf(session.principal) !== subject)) continue;
+      if (!revoked(session)) continue;
       this.kick(session, 'revoked');
-      this.metrics.revocationToKick.observe(Math.max(0, Date.now() - revokedAt.getTime()) / 1000);
+      if (revokedAt) this.metrics.revocationToKick.observe(Math.max(0, Date.now() - revokedAt.getTime()) / 1000);
       kicked++;
     }
     return kicked;

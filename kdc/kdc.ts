@@ -47,7 +47,7 @@ export async function createKdc(input: KdcOptionsInput): Promise<Kdc> {
   const opts = resolveKdcOptions(input);
   const { signer, material } = loadSigner(opts.broker.cert, opts.broker.key);
   const log = opts.logger.child({ component: 'kdc', name: opts.name });
-  const revocations = await RevocationCache.open(opts.store);
+  const revocations = await RevocationCache.open(opts.store, log);
   const pool = new GrantPool(material, opts.workers, log);
   const link: { client?: MqttClient } = {};
   const ctx: KdcContext = {
@@ -115,6 +115,10 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
       void store.getEpoch(e.epoch).then((r) => r && ctx.epochs.adopt(r)).catch((err: unknown) => log.error({ err }, 'epoch refresh failed'));
     }),
     store.on('device-changed', (e) => e.status === 'revoked' && ctx.presence.forget(e.deviceId)),
+    // A `rotated` missed while the event feed was cut: the store still knows the current epoch.
+    store.on('events-resumed', () => {
+      void ctx.epochs.refresh().then((r) => r && ctx.epochs.noteRotated(r.epoch)).catch((err: unknown) => log.error({ err }, 'epoch refresh failed'));
+    }),
   ];
   cleanup.push(() => unsubscribe.forEach((stop) => stop()));
   const timer = opts.rotateEverySeconds > 0 ? setInterval(() => {

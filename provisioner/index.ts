@@ -42,7 +42,7 @@ export async function createProvisioner(input: ProvisionerOptionsInput): Promise
   const tls = await opts.tls();
   const log = opts.logger.child({ component: 'provisioner' });
   const metrics = createProvisionerMetrics();
-  const revocations = await RevocationCache.open(opts.store);
+  const revocations = await RevocationCache.open(opts.store, log);
   const crl = new CrlPublisher(opts.ca, opts.store, opts.crlNextUpdateHours, metrics, log);
   try {
     await crl.start();

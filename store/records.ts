@@ -1,7 +1,7 @@
 import { revocationReasons, type RevocationReason } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
 import { tokenMatches } from './secrets.js';
-import type { ApiRole, AuditInput, CertificateRecord, DeviceRecord, DeviceStatus, NewDevice } from './types.js';
+import type { ApiRole, AuditInput, CertificateRecord, DeviceRecord, DeviceStatus, NewDevice, StoreEventType } from './types.js';
 
 /**
  * What both store backends share: the stored shape of records, their JSON encoding,
@@ -30,6 +30,9 @@ export const auditActions = Object.freeze({
   createApiToken: 'api-token.create',
   revokeApiToken: 'api-token.revoke',
 });
+
+/** The events a process may publish; `events-resumed` is raised locally by a store and never sent. */
+export const publishableEventTypes: ReadonlySet<StoreEventType> = new Set(['revoked', 'rotated', 'rotate-requested', 'device-changed', 'ca-changed']);
 
 export const deviceStatuses: readonly DeviceStatus[] = ['registered', 'active', 'revoked'];
 export const apiRoles: readonly ApiRole[] = ['factory', 'operator', 'admin'];

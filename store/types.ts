@@ -105,7 +105,13 @@ export type StoreEvent =
   | { readonly type: 'rotated'; readonly epoch: number; readonly activatesAt: string }
   | { readonly type: 'rotate-requested'; readonly requestedBy: string; readonly switchAfterSeconds: number | undefined }
   | { readonly type: 'device-changed'; readonly deviceId: string; readonly status: DeviceStatus }
-  | { readonly type: 'ca-changed' };
+  | { readonly type: 'ca-changed' }
+  /**
+   * Local only, never published: this process's event feed was cut and is back (a Redis subscriber
+   * reconnected), so events published meanwhile were missed. Whoever caches what events announce
+   * reads it again. The file store, in one process, never has a gap.
+   */
+  | { readonly type: 'events-resumed' };
 
 export type StoreEventType = StoreEvent['type'];
 

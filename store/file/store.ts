@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
-import { encodeJson } from '../records.js';
+import { encodeJson, publishableEventTypes } from '../records.js';
 import type {
   ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, Store, StoreEvent, StoreEventType,
 } from '../types.js';
@@ -14,7 +14,6 @@ import type { Journal } from './journal.js';
 import * as keys from './keys.js';
 import type { Op, State } from './state.js';
 
-const EVENT_TYPES: ReadonlySet<StoreEventType> = new Set(['revoked', 'rotated', 'rotate-requested', 'device-changed', 'ca-changed']);
 
 /**
  * The embedded store: the whole state in memory, every change journaled and fsynced (group commit)
@@ -85,7 +84,7 @@ export class FileStore implements Store {
 
   async publish(event: StoreEvent): Promise<void> {
     this.checkOpen();
-    if (!EVENT_TYPES.has(event?.type)) throw new FleetkeyError('STORE_INPUT_INVALID', `event type ${String(event?.type)}`);
+    if (!publishableEventTypes.has(event?.type)) throw new FleetkeyError('STORE_INPUT_INVALID', `event type ${String(event?.type)}`);
     await new Promise((resolve) => setImmediate(resolve));
     this.deliver(event);
   }

@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { StoreEvent, StoreEventType } from '../types.js';
+import { publishableEventTypes } from '../records.js';
 import { attempt } from './connection.js';
 
 /** How long a write waits to hear its own events back before it resolves anyway. */
 const OWN_EVENT_WAIT_MS = 500;
-const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEventType>(['revoked', 'rotated', 'rotate-requested', 'device-changed', 'ca-changed']);
 
 /** Events on their way out: the messages to publish, and a wait until this process has handled them. */
 export interface Outgoing {
@@ -22,7 +22,8 @@ export interface Outgoing {
  * Store events over Redis pub/sub: every process on the store, this one included, hears an event
  * through the channel. A message is `{"tag", "event"}`; the tag lets a write resolve only after this
  * process has handled its own events, as the file store does. Delivery is at most once: an event
- * published while a subscriber is disconnected does not reach it.
+ * published while a subscriber is disconnected does not reach it. So once the subscriber is back and
+ * subscribed again, this process hears a local `events-resumed`, and its caches read the store again.
  */
 export class RedisEvents {
   private readonly emitter = new EventEmitter();
@@ -39,6 +40,20 @@ export class RedisEvents {
     this.emitter.setMaxListeners(0);
     subscriber.on('message', (from: string, message: string) => {
       if (from === this.channel) this.deliver(message);
+    });
+    let cut = false;
+    subscriber.on('close', () => (cut = true));
+    subscriber.on('ready', () => {
+      if (!cut) return;
+      cut = false;
+      // ioredis subscribes again on its own; this SUBSCRIBE's answer says the channel is live.
+      attempt('subscribe', () => subscriber.subscribe(channel)).then(
+        () => {
+          this.logger.warn({ event: 'store-events-resumed', channel }, 'store event feed resumed: events sent while it was cut are read again from the store');
+          this.emitter.emit('events-resumed', { type: 'events-resumed' });
+        },
+        (err: unknown) => this.logger.error({ event: 'store-events-resubscribe-failed', channel, err }, 'store event feed: subscribing again failed'),
+      );
     });
   }
 
@@ -103,7 +118,7 @@ export class RedisEvents {
       parsed = undefined;
     }
     const type = parsed?.event?.type;
-    if (typeof type !== 'string' || !EVENT_TYPES.has(type)) {
+    if (typeof type !== 'string' || !publishableEventTypes.has(type as StoreEventType)) {
       this.logger.warn({ event: 'store-event-malformed', channel: this.channel }, 'ignored a malformed store event');
       return;
     }

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
 import type { ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, Store, StoreEvent, StoreEventType } from '../types.js';
+import { publishableEventTypes } from '../records.js';
 import * as access from './access.js';
 import * as certificates from './certificates.js';
 import type { RedisContext } from './context.js';
@@ -10,7 +11,6 @@ import * as epochs from './epochs.js';
 import type { RedisEvents } from './events.js';
 
 const QUIT_TIMEOUT_MS = 500;
-const EVENT_TYPES: ReadonlySet<StoreEventType> = new Set(['revoked', 'rotated', 'rotate-requested', 'device-changed', 'ca-changed']);
 
 /**
  * The Redis store: every change is one Lua script (or MULTI), so it applies completely or not at all,
@@ -73,7 +73,7 @@ export class RedisStore implements Store {
 
   async publish(event: StoreEvent): Promise<void> {
     if (this.closed) throw new FleetkeyError('STORE_UNAVAILABLE', `${this.url} is closed`);
-    if (!EVENT_TYPES.has(event?.type)) throw new FleetkeyError('STORE_INPUT_INVALID', `event type ${String(event?.type)}`);
+    if (!publishableEventTypes.has(event?.type)) throw new FleetkeyError('STORE_INPUT_INVALID', `event type ${String(event?.type)}`);
     await this.events.publish(event);
   }
 

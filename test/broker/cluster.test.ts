@@ -1,4 +1,5 @@
 import mqtt from 'mqtt';
+import { Redis } from 'ioredis';
 import t from 'tap';
 import { redisClusterBackends } from '../../broker/cluster.js';
 import { openStore } from '../../store/index.js';
@@ -79,4 +80,33 @@ t.test('persistent sessions on a cluster: several topics in one SUBSCRIBE, refus
   t.same(await subackCodes(first, ['devices/dev1/cmd/x', 'devices/dev2/rekey']), [1, 128]);
   await first.endAsync();
   t.same(await rekeyTopicsAfterResume(t, fleet, files, b, a), ['devices/dev1/rekey'], 'the refused filter did not come back on the other node');
+});
+
+t.test('a revocation sent while a broker\'s event feed is cut still closes its session once the feed is back', async (t) => {
+  const redis = await startRedis(t);
+  const fleet = await testFleet(t);
+  const prefix = `fk${process.pid}g:`;
+  const storeB = await openStore(redis.url, { prefix });
+  t.teardown(() => storeB.close());
+  const b = await startBroker(t, fleet, { store: storeB });
+  const storeA = await openStore(redis.url, { prefix });
+  t.teardown(() => storeA.close());
+  const files = fleet.device('dev-g');
+  await storeA.registerDevices([{ id: 'dev-g', token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
+  const spki = files.issued.x509.publicKey.export({ type: 'spki', format: 'der' });
+  await storeA.recordCertificate({ serial: files.issued.serial, subject: 'dev-g', spki, notBefore: files.issued.notBefore, notAfter: files.issued.notAfter, fingerprint: files.issued.fingerprint, issuedAt: new Date() });
+  const live = await connect(t, b, clientOptions(fleet, files, 'dev-g'));
+
+  const heardByB: string[] = [];
+  storeB.on('device-changed', (e) => heardByB.push(`${e.deviceId} ${e.status}`));
+  const resumed = new Promise<void>((resolve) => storeB.on('events-resumed', () => resolve()));
+  const admin = new Redis(redis.url);
+  t.teardown(() => admin.disconnect());
+  // Every subscriber connection drops; the first reconnect waits 100 ms or more, the revocation takes a few.
+  await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+  await storeA.revokeDevice('dev-g', 'keyCompromise', 'test');
+  await resumed;
+  await closedWithin(live, 3000);
+  t.notOk(heardByB.includes('dev-g revoked'), 'B never heard the revocation event: its session was closed by the reload');
+  await t.rejects(connect(t, b, clientOptions(fleet, files, 'dev-g')), { code: 5 }, 'and refuses it from then on');
 });

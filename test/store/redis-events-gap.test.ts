@@ -1,0 +1,46 @@
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { openStore } from '../../store/index.js';
+import { RevocationCache } from '../../store/revocation-cache.js';
+import { startRedis } from '../helpers/redis.js';
+
+// Redis pub/sub is at most once: what is published while a subscriber is reconnecting is lost.
+// A store says so with a local `events-resumed`, and the revocation cache reads the store again.
+
+t.test('after its subscriber reconnects a store raises events-resumed, and the revocation cache catches up', async (t) => {
+  const redis = await startRedis(t);
+  const prefix = `gap${process.pid}:`;
+  const watcher = await openStore(redis.url, { prefix });
+  t.teardown(() => watcher.close());
+  const writer = await openStore(redis.url, { prefix });
+  t.teardown(() => writer.close());
+  await writer.registerDevices([{ id: 'dev-1', token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
+  const cache = await RevocationCache.open(watcher);
+  t.teardown(() => cache.close());
+  const reloaded = new Promise<void>((resolve) => cache.onReloaded(resolve));
+  const heard: string[] = [];
+  watcher.on('device-changed', (e) => heard.push(e.deviceId));
+
+  const admin = new Redis(redis.url);
+  t.teardown(() => admin.disconnect());
+  await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+  await writer.revokeDevice('dev-1', 'keyCompromise', 'test');
+  await reloaded;
+  t.same(heard, [], 'the event itself was lost');
+  t.ok(cache.isSubjectRevoked('dev-1'), 'the cache has the revocation all the same');
+});
+
+t.test('fail/ events-resumed is never taken from the wire, nor published', async (t) => {
+  const redis = await startRedis(t);
+  const prefix = `gap${process.pid}w:`;
+  const store = await openStore(redis.url, { prefix });
+  t.teardown(() => store.close());
+  let raised = 0;
+  store.on('events-resumed', () => (raised += 1));
+  const admin = new Redis(redis.url);
+  t.teardown(() => admin.disconnect());
+  await admin.publish(`${prefix}events`, JSON.stringify({ tag: 'x', event: { type: 'events-resumed' } }));
+  await store.publish({ type: 'ca-changed' }); // delivered in order after the forged one
+  t.equal(raised, 0, 'a forged events-resumed on the channel is ignored');
+  await t.rejects(store.publish({ type: 'events-resumed' }), { code: 'STORE_INPUT_INVALID' });
+});
