@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { redisClusterBackends } from '../../broker/cluster.js';
 import { openStore } from '../../store/index.js';
+import type { Store } from '../../store/types.js';
 import { clientOptions, closedWithin, connect, nextMessage, rekeyTopicsAfterResume, startBroker, subackCodes, type RunningBroker } from '../helpers/broker.js';
 import { testFleet, type TestFleet } from '../helpers/fleet.js';
 import { startRedis } from '../helpers/redis.js';
@@ -15,6 +16,15 @@ async function node(t: Parameters<typeof testFleet>[0], fleet: TestFleet, url: s
   const cluster = await redisClusterBackends(url, prefix);
   t.teardown(() => cluster.destroy());
   return startBroker(t, fleet, { store, cluster });
+}
+
+/** A device registered in `store` with the certificate `fleet` made for it, as enrollment leaves it. */
+async function recordedDevice(store: Store, fleet: TestFleet, id: string) {
+  const files = fleet.device(id);
+  await store.registerDevices([{ id, token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
+  const spki = files.issued.x509.publicKey.export({ type: 'spki', format: 'der' });
+  await store.recordCertificate({ serial: files.issued.serial, subject: id, spki, notBefore: files.issued.notBefore, notAfter: files.issued.notAfter, fingerprint: files.issued.fingerprint, issuedAt: new Date() });
+  return files;
 }
 
 t.test('two brokers on one Redis are one broker', async (t) => {
@@ -38,10 +48,7 @@ t.test('two brokers on one Redis are one broker', async (t) => {
   await t.test('revoking through A\'s store closes a session on B within 1 s', async (t) => {
     const storeA = await openStore(redis.url, { prefix });
     t.teardown(() => storeA.close());
-    const files = fleet.device('dev-r');
-    await storeA.registerDevices([{ id: 'dev-r', token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
-    const spki = files.issued.x509.publicKey.export({ type: 'spki', format: 'der' });
-    await storeA.recordCertificate({ serial: files.issued.serial, subject: 'dev-r', spki, notBefore: files.issued.notBefore, notAfter: files.issued.notAfter, fingerprint: files.issued.fingerprint, issuedAt: new Date() });
+    const files = await recordedDevice(storeA, fleet, 'dev-r');
     const live = await connect(t, b, clientOptions(fleet, files, 'dev-r'));
     await storeA.revokeDevice('dev-r', 'keyCompromise', 'test');
     const ms = await closedWithin(live, 1000);
@@ -91,10 +98,7 @@ t.test('a revocation sent while a broker\'s event feed is cut still closes its s
   const b = await startBroker(t, fleet, { store: storeB });
   const storeA = await openStore(redis.url, { prefix });
   t.teardown(() => storeA.close());
-  const files = fleet.device('dev-g');
-  await storeA.registerDevices([{ id: 'dev-g', token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
-  const spki = files.issued.x509.publicKey.export({ type: 'spki', format: 'der' });
-  await storeA.recordCertificate({ serial: files.issued.serial, subject: 'dev-g', spki, notBefore: files.issued.notBefore, notAfter: files.issued.notAfter, fingerprint: files.issued.fingerprint, issuedAt: new Date() });
+  const files = await recordedDevice(storeA, fleet, 'dev-g');
   const live = await connect(t, b, clientOptions(fleet, files, 'dev-g'));
 
   const heardByB: string[] = [];
