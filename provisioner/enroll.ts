@@ -7,7 +7,8 @@ import { certificateRecord, issueForDevice, readDeviceCsr, serverMadeKey, type I
 
 /**
  * First enrollment of a registered device, three ways: its own key (EST simpleenroll), a key the
- * server makes (EST serverkeygen), or a factory bundle (REST). In each the certificate is signed in
+ * server makes (EST serverkeygen), or a factory bundle (REST). Each checks the token first, so a wrong
+ * one costs no signature check, signing or key generation; then the certificate is signed in
  * memory first and released only when `store.enrollDevice` has consumed the one-time token and
  * recorded the certificate in one atomic step, the same across replicas; a refused attempt's
  * certificate is discarded unrecorded, and nothing in the store changes.
@@ -19,6 +20,7 @@ export interface EnrollDeps {
 
 /** RFC 7030 §4.2.1: the device's CSR, Basic credentials = device id + enrollment token. */
 export async function enrollWithCsr(deps: EnrollDeps, deviceId: string, token: string, body: Buffer | undefined): Promise<IssuedCertificate> {
+  await deps.store.checkEnrollmentToken(deviceId, token);
   const csr = readDeviceCsr(body, deviceId);
   const issued = issueForDevice(deps.issuer, deviceId, csr.publicKey);
   await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, csr.spki));
@@ -35,6 +37,7 @@ export interface ServerMadeIdentity {
  * The new key exists only in memory until it is sent.
  */
 export async function enrollWithServerKey(deps: EnrollDeps, deviceId: string, token: string, body: Buffer | undefined): Promise<ServerMadeIdentity> {
+  await deps.store.checkEnrollmentToken(deviceId, token);
   const csr = readDeviceCsr(body, deviceId);
   const keys = await serverMadeKey(csr.keyType);
   const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
@@ -55,6 +58,7 @@ export interface FactoryBundle extends ServerMadeIdentity {
 export async function enrollWithBundle(
   deps: EnrollDeps, deviceId: string, token: string, password: string, keyType: KeyType,
 ): Promise<FactoryBundle> {
+  await deps.store.checkEnrollmentToken(deviceId, token);
   const keys = await serverMadeKey(keyType);
   const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
   const { ca } = deps.issuer;

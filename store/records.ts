@@ -226,7 +226,9 @@ export function validateApiTokenInput(input: { id: string; secret: string; role:
  * Why a device may not enroll with this token now, or undefined when it may.
  * The reason goes to ENROLLMENT_REFUSED's detail (the log), never to the caller.
  */
-export function enrollmentRefusal(device: StoredDevice | undefined, token: string, now: Date): string | undefined {
+export function enrollmentRefusal(
+  device: Pick<StoredDevice, 'status' | 'tokenHash' | 'tokenExpiresAt'> | undefined, token: string, now: Date,
+): string | undefined {
   if (device === undefined) return 'unknown device';
   if (device.status === 'revoked') return 'device revoked';
   if (device.tokenHash === undefined || device.status !== 'registered') return 'token already used';

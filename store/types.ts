@@ -128,6 +128,12 @@ export interface Store {
   renewEnrollmentToken(id: string, token: string, expiresAt: Date, actor: string): Promise<void>;
 
   /**
+   * Whether `token` would enroll `id` now, changing nothing: ENROLLMENT_REFUSED as `enrollDevice` would
+   * refuse. A caller checks this before costly work (a CSR's signature, a key); the token is used only
+   * by `enrollDevice`, which checks again.
+   */
+  checkEnrollmentToken(id: string, token: string): Promise<void>;
+  /**
    * Consumes the one-time token and records the device's first certificate in one atomic step.
    * Wrong, expired or used token, unknown or revoked device: ENROLLMENT_REFUSED, nothing changes.
    */

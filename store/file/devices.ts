@@ -71,6 +71,12 @@ export async function renewEnrollmentToken(ctx: FileContext, id: string, token: 
   await ctx.commit([{ t: 'device', d: [renewed] }, { t: 'audit', a: audit }]);
 }
 
+export async function checkEnrollmentToken(ctx: FileContext, id: string, token: string): Promise<void> {
+  if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
+  const refusal = enrollmentRefusal(ctx.state.devices.get(id), token, ctx.now());
+  if (refusal !== undefined) throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: ${refusal}`);
+}
+
 export async function enrollDevice(ctx: FileContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {
   if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
   validateCertificate(certificate);

@@ -1,7 +1,7 @@
 import { FleetkeyError } from '../../errors/index.js';
 import {
   assertDate, assertDeviceId, assertStatus, assertText, assertToken, auditActions, decodeCursor, deviceStatuses,
-  encodeCursor, encodeJson, isDeviceId, pageLimit, validateCertificate, validateNewDevices,
+  encodeCursor, encodeJson, enrollmentRefusal, isDeviceId, pageLimit, validateCertificate, validateNewDevices,
 } from '../records.js';
 import { hashToken } from '../secrets.js';
 import type { CertificateRecord, DevicePage, DeviceRecord, DeviceStatus, NewDevice } from '../types.js';
@@ -113,6 +113,18 @@ export async function renewEnrollmentToken(ctx: RedisContext, id: string, token:
   const now = ctx.now();
   const entry = ctx.auditEntry(now, { actor, action: auditActions.renewToken, subject: id });
   await ctx.script('fkRenewToken', [ctx.keys.device(id), ...ctx.auditKeys(id)], [id, hashToken(token), expiresAt.getTime(), now.getTime(), entry]);
+}
+
+export async function checkEnrollmentToken(ctx: RedisContext, id: string, token: string): Promise<void> {
+  if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
+  const [status, tokenHash, expires] = await ctx.run('checkEnrollmentToken', (r) => r.hmget(ctx.keys.device(id), 'status', 'tokenHash', 'tokenExpiresAt'));
+  const device = status === null || status === undefined ? undefined : {
+    status: status as DeviceStatus,
+    tokenHash: tokenHash ?? undefined,
+    tokenExpiresAt: expires ? new Date(Number(expires)) : undefined,
+  };
+  const refusal = enrollmentRefusal(device, token, ctx.now());
+  if (refusal !== undefined) throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: ${refusal}`);
 }
 
 export async function enrollDevice(ctx: RedisContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {

@@ -36,6 +36,7 @@ export class RedisStore implements Store {
   async renewEnrollmentToken(id: string, token: string, expiresAt: Date, actor: string) {
     return devices.renewEnrollmentToken(this.ctx, id, token, expiresAt, actor);
   }
+  async checkEnrollmentToken(id: string, token: string) { return devices.checkEnrollmentToken(this.ctx, id, token); }
   async enrollDevice(id: string, token: string, certificate: CertificateRecord) { return devices.enrollDevice(this.ctx, id, token, certificate); }
 
   async recordCertificate(certificate: CertificateRecord) { return certificates.recordCertificate(this.ctx, certificate); }

@@ -75,6 +75,7 @@ t.test('fail/ EST refusals', async (t) => {
     { name: 'user name not a device id', path: 'simpleenroll', opts: enrollAs('../etc', 'whatever-token-value', csrFor('fresh')), status: 401, code: 'ENROLLMENT_REFUSED' },
     { name: 'empty body', path: 'simpleenroll', opts: enrollAs('fresh', tokens.get('fresh')!, ''), status: 400, code: 'CSR_EMPTY', audited: 'fresh' },
     { name: 'not base64', path: 'simpleenroll', opts: enrollAs('fresh', tokens.get('fresh')!, 'this is not a CSR!'), status: 400, code: 'CSR_ENCODING_INVALID', audited: 'fresh' },
+    { name: 'wrong token with a junk body: the token is checked before any CSR work', path: 'simpleenroll', opts: enrollAs('fresh', 'not-the-token-at-all', Buffer.from('junk junk junk').toString('base64')), status: 401, code: 'ENROLLMENT_REFUSED', audited: 'fresh' },
     { name: 'base64 of junk', path: 'simpleenroll', opts: enrollAs('fresh', tokens.get('fresh')!, Buffer.from('junk junk junk').toString('base64')), status: 400, code: 'CSR_MALFORMED', audited: 'fresh' },
     { name: 'bad signature', path: 'simpleenroll', opts: enrollAs('fresh', tokens.get('fresh')!, badSignature.toString('base64')), status: 400, code: 'CSR_SIGNATURE_INVALID', audited: 'fresh' },
     { name: 'CN of another device', path: 'simpleenroll', opts: enrollAs('fresh', tokens.get('fresh')!, csrFor('active')), status: 400, code: 'CSR_CN_MISMATCH', audited: 'fresh' },

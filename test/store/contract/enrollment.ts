@@ -50,12 +50,17 @@ export function enrollmentContract(t: Test, open: OpenStore): void {
     ];
     for (const [what, id, secret] of cases) {
       const subject = id === '../etc' ? device!.id : id;
+      await refusesUnchanged(t, store, () => store.checkEnrollmentToken(id, secret), 'ENROLLMENT_REFUSED', `check: ${what}`);
       const err = await refuses(t, store.enrollDevice(id, secret, certificate(subject)), 'ENROLLMENT_REFUSED', what);
       t.ok(err?.detail, `${what}: the cause is kept for the log`);
       await refusesUnchanged(t, store, () => store.enrollDevice(id, secret, certificate(subject)), 'ENROLLMENT_REFUSED', what);
     }
+    await store.checkEnrollmentToken(device!.id, device!.token);
+    await store.checkEnrollmentToken(device!.id, device!.token);
+    t.pass('checking the right token, twice, does not use it');
     await store.enrollDevice(device!.id, device!.token, certificate(device!.id));
     t.pass('the right token still works after the refusals');
+    await refuses(t, store.checkEnrollmentToken(device!.id, device!.token), 'ENROLLMENT_REFUSED', 'check: token used');
   });
 
   t.test('a serial recorded before refuses the enrollment and keeps the token', async (t) => {
