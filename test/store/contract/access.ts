@@ -78,6 +78,7 @@ export function accessContract(t: Test, open: OpenStore): void {
     await store.publish({ type: 'ca-changed' });
     await waitFor(() => ca.length === 1, 100);
     t.same(ca, [{ type: 'ca-changed' }]);
+    await refuses(t, store.publish({ type: 'events-resumed' }), 'STORE_INPUT_INVALID', 'events-resumed is raised by a store, never published');
   });
 
   t.test('after close every call is refused with STORE_UNAVAILABLE', async (t) => {
