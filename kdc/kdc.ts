@@ -8,6 +8,7 @@ import { ConsumerGrants } from './consumers.js';
 import { nowMs, type KdcContext } from './context.js';
 import { EpochKeeper } from './epochs.js';
 import { GrantPool } from './grant-pool.js';
+import { missedRotationRequest } from './missed-requests.js';
 import { createKdcMetrics, type KdcMetrics } from './metrics.js';
 import { connectKdc, parsePresence } from './mqtt.js';
 import { resolveKdcOptions, type KdcOptionsInput } from './options.js';
@@ -102,6 +103,19 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
   let connected: () => void = () => undefined;
   const online = new Promise<void>((resolve) => (connected = resolve));
   // Rotations asked for while the KDC still connects wait for the broker (their expected epoch is already fixed).
+  /** A request accepted while this KDC was down or deaf, for the epoch after the current one, is carried out now. */
+  const answerMissedRequest = async (): Promise<void> => {
+    try {
+      const current = (await ctx.epochs.refresh())?.epoch ?? 0;
+      ctx.epochs.noteRotated(current);
+      const missed = await missedRotationRequest(store, current);
+      if (missed === undefined || rotation.busy) return;
+      log.warn({ event: 'rotation-request-recovered', epoch: current + 1, requestedBy: missed.requestedBy }, 'carrying out a rotation request whose event this KDC missed');
+      await rotateLogged({ ...missed, expectedEpoch: current });
+    } catch (err) {
+      log.error({ event: 'rotation-request-check-failed', err }, 'could not look for missed rotation requests');
+    }
+  };
   const rotateLogged = (request: RotationRequest) => online.then(() => rotation.rotate(request)).catch((err: unknown) => {
     ctx.metrics.rotations.inc({ outcome: 'failed' });
     log.error({ event: 'rotation-failed', err }, 'rotation failed');
@@ -115,10 +129,9 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
       void store.getEpoch(e.epoch).then((r) => r && ctx.epochs.adopt(r)).catch((err: unknown) => log.error({ err }, 'epoch refresh failed'));
     }),
     store.on('device-changed', (e) => e.status === 'revoked' && ctx.presence.forget(e.deviceId)),
-    // A `rotated` missed while the event feed was cut: the store still knows the current epoch.
-    store.on('events-resumed', () => {
-      void ctx.epochs.refresh().then((r) => r && ctx.epochs.noteRotated(r.epoch)).catch((err: unknown) => log.error({ err }, 'epoch refresh failed'));
-    }),
+    // Events missed while the feed was cut: the store still knows the current epoch, and the audit log
+    // the rotation requests.
+    store.on('events-resumed', () => void answerMissedRequest()),
   ];
   cleanup.push(() => unsubscribe.forEach((stop) => stop()));
   const timer = opts.rotateEverySeconds > 0 ? setInterval(() => {
@@ -138,7 +151,7 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
 
   const ready = rotation.completeOnStart().then(() => undefined, (err: unknown) => {
     log.error({ event: 'rotation-resume-failed', err }, 'could not complete the interrupted rotation');
-  });
+  }).then(answerMissedRequest);
   log.info({ event: 'kdc-started', clientId, epoch: current.epoch, devices: ctx.presence.size, workers: opts.workers }, 'KDC serving');
   let closed: Promise<void> | undefined;
   return {

@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import { rotationRequestAudit } from '../store/records.js';
 import { apiActor } from './auth.js';
 import type { ProvisionerContext } from './context.js';
 import { epochView } from './views.js';
 
 /**
- * `/v1/rotations`: asking for a fleet key rotation and reading its progress. The provisioner only
- * publishes the request (`rotate-requested` on the store); the KDC, the one holder of the KEK, carries
- * it out, and with several KDC replicas exactly one does (`createNextEpoch`).
+ * `/v1/rotations`: asking for a fleet key rotation and reading its progress. The provisioner audits the
+ * request, naming the epoch it asks for, and publishes it (`rotate-requested` on the store); the KDC,
+ * the one holder of the KEK, carries it out, and with several KDC replicas exactly one does
+ * (`createNextEpoch`). A KDC that was down or cut off when the event went out finds the audit entry.
  */
 export async function rotationRoutes(app: FastifyInstance, ctx: ProvisionerContext): Promise<void> {
   const { store } = ctx;
@@ -26,8 +28,8 @@ export async function rotationRoutes(app: FastifyInstance, ctx: ProvisionerConte
     const current = await store.currentEpoch();
     await store.appendAudit({
       actor: requestedBy,
-      action: 'epoch.rotate-requested',
-      subject: `epoch:${(current?.epoch ?? 0) + 1}`,
+      action: rotationRequestAudit.action,
+      subject: rotationRequestAudit.subject((current?.epoch ?? 0) + 1),
       detail: switchAfterSeconds === undefined ? {} : { switchAfterSeconds },
     });
     await store.publish({ type: 'rotate-requested', requestedBy, switchAfterSeconds });

@@ -31,6 +31,15 @@ export const auditActions = Object.freeze({
   revokeApiToken: 'api-token.revoke',
 });
 
+/**
+ * The audit entry of an accepted rotation request, naming the epoch it asks for. The provisioner writes
+ * it before publishing `rotate-requested`; a KDC that may have missed that event reads it back.
+ */
+export const rotationRequestAudit = Object.freeze({
+  action: 'epoch.rotate-requested',
+  subject: (epoch: number): string => `epoch:${epoch}`,
+});
+
 /** The events a process may publish; `events-resumed` is raised locally by a store and never sent. */
 export const publishableEventTypes: ReadonlySet<StoreEventType> = new Set(['revoked', 'rotated', 'rotate-requested', 'device-changed', 'ca-changed']);
 
