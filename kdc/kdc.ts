@@ -102,7 +102,6 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
   };
   let connected: () => void = () => undefined;
   const online = new Promise<void>((resolve) => (connected = resolve));
-  // Rotations asked for while the KDC still connects wait for the broker (their expected epoch is already fixed).
   /** A request accepted while this KDC was down or deaf, for the epoch after the current one, is carried out now. */
   const answerMissedRequest = async (): Promise<void> => {
     try {
@@ -116,6 +115,7 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
       log.error({ event: 'rotation-request-check-failed', err }, 'could not look for missed rotation requests');
     }
   };
+  // Rotations asked for while the KDC still connects wait for the broker (their expected epoch is already fixed).
   const rotateLogged = (request: RotationRequest) => online.then(() => rotation.rotate(request)).catch((err: unknown) => {
     ctx.metrics.rotations.inc({ outcome: 'failed' });
     log.error({ event: 'rotation-failed', err }, 'rotation failed');
