@@ -5,6 +5,7 @@ import { createProvisioner, type RateLimit } from '../provisioner/index.js';
 import type { Store } from '../store/types.js';
 import { readServerTls } from './data-dir.js';
 import { ensureAdminToken, removeEndpoint, writeEndpoint } from './provisioner-files.js';
+import { reachableHost } from './service-options.js';
 
 export interface ProvisionerServiceConfig {
   readonly dir: string;
@@ -29,10 +30,9 @@ export interface RunningProvisionerService {
   close(): Promise<void>;
 }
 
-/** The URL the CLI should use: a wildcard listen address is reached on loopback (in the server certificate). */
+/** The URL the CLI should use. */
 function urlFor(host: string, port: number): string {
-  const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
-  return `https://${reachable}:${port}`;
+  return `https://${reachableHost(host)}:${port}`;
 }
 
 /** The provisioner as a service: CA and TLS from the data dir, the endpoint file, the bootstrap admin token. */

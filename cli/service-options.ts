@@ -2,6 +2,13 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Command } from 'commander';
 
+/** The host to dial for a listen address: a wildcard listen address is reached on loopback (in the server certificate). */
+export function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /** Options every long-running service shares. */
 export interface ServiceCliOptions {
   dir: string;

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { KeyType } from '../certs/keys.js';
 import { buildPkcs12 } from '../certs/pkcs12.js';
 import type { IssuedCertificate } from '../certs/types.js';
-import type { Store } from '../store/types.js';
+import type { CertificateRecord, Store } from '../store/types.js';
 import { certificateRecord, issueForDevice, readDeviceCsr, serverMadeKey, type Issuer } from './issuance.js';
 
 /**
@@ -39,11 +39,9 @@ export interface ServerMadeIdentity {
 export async function enrollWithServerKey(deps: EnrollDeps, deviceId: string, token: string, body: Buffer | undefined): Promise<ServerMadeIdentity> {
   await deps.store.checkEnrollmentToken(deviceId, token);
   const csr = readDeviceCsr(body, deviceId);
-  const keys = await serverMadeKey(csr.keyType);
-  const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
-  const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
-  await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, spki));
-  return { issued, privateKey: keys.privateKey };
+  const made = await serverMadeIdentity(deps, deviceId, csr.keyType);
+  await deps.store.enrollDevice(deviceId, token, made.record);
+  return { issued: made.issued, privateKey: made.privateKey };
 }
 
 export interface FactoryBundle extends ServerMadeIdentity {
@@ -59,17 +57,23 @@ export async function enrollWithBundle(
   deps: EnrollDeps, deviceId: string, token: string, password: string, keyType: KeyType,
 ): Promise<FactoryBundle> {
   await deps.store.checkEnrollmentToken(deviceId, token);
-  const keys = await serverMadeKey(keyType);
-  const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
+  const { issued, privateKey, record } = await serverMadeIdentity(deps, deviceId, keyType);
   const { ca } = deps.issuer;
   const pkcs12 = await buildPkcs12({
-    privateKey: keys.privateKey,
+    privateKey,
     certificate: issued.der,
     chain: [ca.issuing.certificate.der, ca.root.certificate.der],
     password,
     friendlyName: deviceId,
   });
-  const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
-  await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, spki));
-  return { issued, privateKey: keys.privateKey, pkcs12 };
+  await deps.store.enrollDevice(deviceId, token, record);
+  return { issued, privateKey, pkcs12 };
+}
+
+/** A key made here and its certificate, signed but not yet recorded, with the record that enrolls it. */
+async function serverMadeIdentity(deps: EnrollDeps, deviceId: string, keyType: KeyType): Promise<ServerMadeIdentity & { readonly record: CertificateRecord }> {
+  const keys = await serverMadeKey(keyType);
+  const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
+  const record = certificateRecord(issued, deviceId, keys.publicKey.export({ type: 'spki', format: 'der' }));
+  return { issued, privateKey: keys.privateKey, record };
 }

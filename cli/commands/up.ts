@@ -2,14 +2,10 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { initDataDir } from '../../certs/init.js';
-import { provisionerDefaults } from '../../provisioner/options.js';
-import { openStore } from '../../store/index.js';
 import { dataDirFiles } from '../data-dir.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
-import { runBroker } from '../run-broker.js';
-import { runKdc } from '../run-kdc.js';
-import { runProvisioner } from '../run-provisioner.js';
+import { startEmbeddedStack } from '../embedded-stack.js';
 import { onShutdown, parseIntOption } from '../service-options.js';
 
 interface UpCliOptions {
@@ -24,13 +20,6 @@ interface UpCliOptions {
   rotateEvery: number;
   logLevel: string;
   json?: boolean;
-}
-
-/** Services started so far, stopped in reverse order. */
-type Stop = () => Promise<void>;
-
-async function stopAll(stops: Stop[]): Promise<void> {
-  for (const stop of stops.reverse()) await stop();
 }
 
 /**
@@ -57,52 +46,29 @@ export function registerUp(program: Command): void {
       const created = !existsSync(join(dir, dataDirFiles.manifest));
       if (created) initDataDir({ dir, name: opts.name });
       const logger = createLogger('fleetkey', opts.logLevel);
-      const stops: Stop[] = [];
-      let endpoints;
-      let reloadTls: () => Promise<void>;
-      try {
-        const store = await openStore(`file:${dir}`, { logger });
-        stops.push(() => store.close());
-        const provisioner = await runProvisioner({
-          dir, store, logger, host: opts.host, port: opts.httpsPort,
-          ipRateLimit: provisionerDefaults.ipRateLimit, deviceRateLimit: provisionerDefaults.deviceRateLimit,
-          enrollmentTokenTtlSeconds: provisionerDefaults.enrollmentTokenTtlSeconds,
-          deviceLifetimeDays: provisionerDefaults.deviceLifetimeDays, bootstrapToken: true,
-        });
-        stops.push(() => provisioner.close());
-        const broker = await runBroker({
-          dir, store, storeUrl: `file:${dir}`, storePrefix: '', logger,
-          host: opts.host, port: opts.mqttPort, metricsHost: opts.host, metricsPort: opts.metricsPort,
-          maxPacketBytes: 64 * 1024, keepalive: { min: 5, max: 3600 }, maxInflightMessages: 100,
-        });
-        stops.push(() => broker.close());
-        const kdc = await runKdc({
-          dir, store, logger, brokerUrl: `mqtts://${reachable(opts.host)}:${broker.port}`, name: 'up',
-          switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery, graceSeconds: 300, retainEpochs: 2,
-          workers: undefined, consumerCertFiles: undefined, metricsHost: opts.host,
-          metricsPort: opts.kdcMetricsPort ?? (opts.metricsPort <= 0 ? opts.metricsPort : opts.metricsPort + 1),
-        });
-        stops.push(() => kdc.close());
-        reloadTls = async () => {
-          await provisioner.reloadTls();
-          await broker.reloadTls();
-        };
-        endpoints = {
-          dataDir: dir,
-          created,
-          provisioner: provisioner.url,
-          adminToken: provisioner.adminToken?.path ?? null,
-          mqtts: `mqtts://${reachable(opts.host)}:${broker.port}`,
-          metrics: broker.metricsPort === undefined ? null : `http://${opts.host}:${broker.metricsPort}/metrics`,
-          caBundle: join(dir, dataDirFiles.chain),
-          kdc: { clientId: kdc.kdc.clientId, metrics: kdc.metricsPort === undefined ? null : `http://${opts.host}:${kdc.metricsPort}/metrics` },
-        };
-      } catch (err) {
-        await stopAll(stops);
-        throw err;
-      }
+      const stack = await startEmbeddedStack({
+        dir, logger, host: opts.host, httpsPort: opts.httpsPort, mqttPort: opts.mqttPort,
+        brokerMetricsPort: opts.metricsPort,
+        kdcMetricsPort: opts.kdcMetricsPort ?? (opts.metricsPort <= 0 ? opts.metricsPort : opts.metricsPort + 1),
+        kdcName: 'up', switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery,
+      });
+      const { provisioner, broker, kdc } = stack;
+      const reloadTls = async () => {
+        await provisioner.reloadTls();
+        await broker.reloadTls();
+      };
+      const endpoints = {
+        dataDir: dir,
+        created,
+        provisioner: provisioner.url,
+        adminToken: provisioner.adminToken?.path ?? null,
+        mqtts: stack.brokerUrl,
+        metrics: broker.metricsPort === undefined ? null : `http://${opts.host}:${broker.metricsPort}/metrics`,
+        caBundle: join(dir, dataDirFiles.chain),
+        kdc: { clientId: kdc.kdc.clientId, metrics: kdc.metricsPort === undefined ? null : `http://${opts.host}:${kdc.metricsPort}/metrics` },
+      };
       process.on('SIGHUP', () => void reloadTls().catch((err: unknown) => logger.error({ err }, 'TLS reload failed')));
-      onShutdown(() => stopAll(stops), logger);
+      onShutdown(() => stack.close(), logger);
 
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(endpoints)}\n`);
@@ -128,9 +94,4 @@ export function registerUp(program: Command): void {
         '',
       ].join('\n'));
     }));
-}
-
-/** The address clients dial: a wildcard listen address is reached on loopback (in the server certificate). */
-function reachable(host: string): string {
-  return host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
 }

@@ -38,6 +38,16 @@ export interface ExtensionText {
 }
 
 /** `openssl x509 -text -noout`, and its "X509v3 extensions" section as name → { critical, value }. */
+/** The extensions every leaf of the fleet profile carries (device, server, service), sorted as openssl names them. */
+export const LEAF_PROFILE_EXTENSIONS = [
+  'X509v3 Authority Key Identifier',
+  'X509v3 Basic Constraints',
+  'X509v3 Extended Key Usage',
+  'X509v3 Key Usage',
+  'X509v3 Subject Alternative Name',
+  'X509v3 Subject Key Identifier',
+] as const;
+
 export function x509Text(pem: string): { text: string; extensions: Map<string, ExtensionText> } {
   const run = openssl(['x509', '-text', '-noout'], pem);
   if (run.status !== 0) throw new Error(`openssl x509 failed: ${run.stderr}`);
