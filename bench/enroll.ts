@@ -3,7 +3,9 @@
  * clients posting pre-made P-256 CSRs to simpleenroll, each consuming a one-time token on the embedded
  * file: store), beside the in-process `issueFromCsr` rate measured in the same run, interleaved in rounds.
  * The clients run in a child process; the server is this process, so its CPU time is the server's.
- * Usage: node dist/bench/enroll.js [--rounds 3] [--per-round 2000] [--seconds 2] [--clients 16] [--profile out.cpuprofile]
+ * Usage: node dist/bench/enroll.js [--rounds 5] [--per-round 2000] [--warmup 4000] [--seconds 2] [--clients 16] [--profile out.cpuprofile]
+ * `--warmup` enrollments go through the server first, unmeasured: with 500, successive rounds still sped up
+ * by a third (JIT of the HTTP, TLS and store paths); from about 4,000 on they stay level.
  * `--profile` writes a V8 CPU profile of the server side of the EST rounds only (open it in Chrome DevTools).
  * Target (issue 4): EST enrollments/s >= 60% of the in-process issueFromCsr rate.
  */
@@ -28,11 +30,11 @@ import { cpuProfiler } from './cpu-profiler.js';
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     'per-round': { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '2' },
     clients: { type: 'string', default: '16' },
-    warmup: { type: 'string', default: '500' },
+    warmup: { type: 'string', default: '4000' },
     profile: { type: 'string' },
   },
 });

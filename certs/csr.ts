@@ -2,12 +2,11 @@ import { verify, type KeyObject } from 'node:crypto';
 import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
 import { TAG } from './der.js';
 import { bitStringBytes, children, childrenAtLeast, DerError, expectTag, readOid, readRoot, readString, whole, type Element } from './der-reader.js';
-import { assertDeviceId, deviceUri } from './identity.js';
-import { issueLeaf, DEFAULT_LIFETIME_DAYS } from './issue.js';
+import { assertDeviceId } from './identity.js';
+import { issueDeviceCertificate } from './issue.js';
 import type { KeyType } from './keys.js';
 import { csrSignatureAlgorithms, OID } from './oids.js';
 import { decodeBase64, pemBlocks } from './pem.js';
-import { uriName } from './profile.js';
 import { importSpki, type ImportedKey } from './spki.js';
 import type { FleetCa, IssuedCertificate } from './types.js';
 
@@ -141,13 +140,5 @@ export function issueFromCsr(
 ): IssuedCertificate {
   const parsed = parseCsr(csr);
   validateDeviceCsr(parsed, deviceId);
-  return issueLeaf(ca, {
-    commonName: deviceId,
-    altNames: [uriName(deviceUri(deviceId))],
-    purpose: 'client',
-    spki: parsed.spki,
-    keyType: parsed.keyType,
-    lifetimeDays: opts.lifetimeDays ?? DEFAULT_LIFETIME_DAYS.device,
-    now: opts.now,
-  });
+  return issueDeviceCertificate(ca, { deviceId, publicKey: parsed, ...opts });
 }

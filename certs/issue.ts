@@ -6,6 +6,7 @@ import { keyTypeOf, type KeyType } from './keys.js';
 import { commonNameOnly, dnsName, ipName, leafExtensionHead, subjectAltName, subjectKeyIdentifier, uriName, type LeafPurpose } from './profile.js';
 import { ipAddressOctets, normalizeDnsName } from './san.js';
 import { signCertificate, signerFor } from './signer.js';
+import type { ImportedKey } from './spki.js';
 import type { FleetCa, IssuedCertificate, ServiceRole } from './types.js';
 import { newSerial, validityWindow } from './validity.js';
 
@@ -46,14 +47,21 @@ export function issueLeaf(ca: FleetCa, spec: LeafSpec): IssuedCertificate {
   return builtCertificate(der, serial, notBefore, notAfter);
 }
 
-function publicKeyParts(key: KeyObject): { spki: Buffer; keyType: KeyType } {
+/**
+ * The key a certificate is issued for: a KeyObject, or a key certs/ has already read and checked
+ * (a parsed CSR), whose SPKI DER is used as it is rather than exported again.
+ */
+export type SubjectKey = KeyObject | ImportedKey;
+
+function publicKeyParts(key: SubjectKey): { spki: Buffer; keyType: KeyType } {
+  if ('spki' in key) return { spki: key.spki, keyType: key.keyType };
   if (key.type !== 'public') throw new FleetkeyError('KEY_UNSUPPORTED', `a ${key.type} key where a public key belongs`);
   return { keyType: keyTypeOf(key), spki: key.export({ type: 'spki', format: 'der' }) };
 }
 
 export interface DeviceCertificateRequest {
   readonly deviceId: string;
-  readonly publicKey: KeyObject;
+  readonly publicKey: SubjectKey;
   readonly lifetimeDays?: number;
   readonly now?: Date;
 }

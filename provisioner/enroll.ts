@@ -22,7 +22,7 @@ export interface EnrollDeps {
 export async function enrollWithCsr(deps: EnrollDeps, deviceId: string, token: string, body: Buffer | undefined): Promise<IssuedCertificate> {
   await deps.store.checkEnrollmentToken(deviceId, token);
   const csr = readDeviceCsr(body, deviceId);
-  const issued = issueForDevice(deps.issuer, deviceId, csr.publicKey);
+  const issued = issueForDevice(deps.issuer, deviceId, csr);
   await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, csr.spki));
   return issued;
 }

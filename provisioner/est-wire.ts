@@ -14,7 +14,10 @@ export const PKCS8_MEDIA_TYPE = 'application/pkcs8';
 
 /** RFC 7030 §4.1.3, §4.2.3: base64 (RFC 2045 style lines), announced with Content-Transfer-Encoding. */
 export function base64Lines(der: Buffer): string {
-  return `${der.toString('base64').match(/.{1,64}/g)!.join('\r\n')}\r\n`;
+  const text = der.toString('base64');
+  let out = '';
+  for (let i = 0; i < text.length; i += 64) out += `${text.slice(i, i + 64)}\r\n`;
+  return out;
 }
 
 /** A certs-only message (RFC 7030 §4.1.3 / §4.2.3), base64: leaf first when there is one. */

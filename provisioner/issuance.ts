@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { parseCsr, validateDeviceCsr, type ParsedCsr } from '../certs/csr.js';
-import { issueDeviceCertificate } from '../certs/issue.js';
+import { issueDeviceCertificate, type SubjectKey } from '../certs/issue.js';
 import { generateDeviceKey, generateDeviceKeyAsync, type KeyType } from '../certs/keys.js';
 import type { FleetCa, IssuedCertificate } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
@@ -23,8 +23,11 @@ export function readDeviceCsr(body: Buffer | string | undefined, deviceId: strin
   return csr;
 }
 
-/** A device certificate for `publicKey`: the profile (names, extensions, lifetime) is the CA's alone. */
-export function issueForDevice(issuer: Issuer, deviceId: string, publicKey: KeyObject): IssuedCertificate {
+/**
+ * A device certificate for `publicKey` (a parsed CSR's key goes in as read, not exported again): the
+ * profile (names, extensions, lifetime) is the CA's alone.
+ */
+export function issueForDevice(issuer: Issuer, deviceId: string, publicKey: SubjectKey): IssuedCertificate {
   return issueDeviceCertificate(issuer.ca, { deviceId, publicKey, lifetimeDays: issuer.lifetimeDays });
 }
 

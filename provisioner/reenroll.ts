@@ -61,7 +61,7 @@ export async function reenrollWithCertificate(
 ): Promise<IssuedCertificate> {
   const current = await currentCertificate(deps, deviceId, presented);
   const csr = readDeviceCsr(body, deviceId);
-  const issued = issueForDevice(deps.issuer, deviceId, csr.publicKey);
+  const issued = issueForDevice(deps.issuer, deviceId, csr);
   const actor = `device:${deviceId}`;
   try {
     await deps.store.revokeCertificate(current.serial, 'superseded', actor);

@@ -5,6 +5,8 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { createFleetCa } from '../../certs/ca.js';
 import { identityFromCertificate } from '../../certs/identity.js';
 import { issueDeviceCertificate, issueServerCertificate, issueServiceCertificate } from '../../certs/issue.js';
+import { createCsr } from '../../certs/csr-build.js';
+import { parseCsr } from '../../certs/csr.js';
 import { generateDeviceKey } from '../../certs/keys.js';
 import type { IssuedCertificate } from '../../certs/types.js';
 import { openssl } from '../helpers/openssl.js';
@@ -148,4 +150,15 @@ t.test('a leaf never outlives the issuing CA', async (t) => {
   const short = createFleetCa({ name: 'Short', issuingLifetimeDays: 10, now });
   const leaf = issueDeviceCertificate(short, { deviceId: 'dev', publicKey: generateDeviceKey().publicKey, now });
   t.equal(leaf.notAfter.getTime(), short.issuing.certificate.notAfter.getTime());
+});
+
+t.test('a parsed request key is issued for as read: the same certificate body as its KeyObject', async (t) => {
+  const keys = generateDeviceKey();
+  const parsed = parseCsr(createCsr(keys, 'dev-csr'));
+  const fromParsed = new X509Certificate(issueDeviceCertificate(ca, { deviceId: 'dev-csr', publicKey: parsed, now }).der);
+  const fromKey = new X509Certificate(issueDeviceCertificate(ca, { deviceId: 'dev-csr', publicKey: keys.publicKey, now }).der);
+  t.ok(fromParsed.publicKey.equals(keys.publicKey));
+  t.same(fromParsed.publicKey.export({ type: 'spki', format: 'der' }), parsed.spki);
+  t.same([...x509Text(fromParsed.toString()).extensions], [...x509Text(fromKey.toString()).extensions], 'same extensions, SKI included');
+  t.equal(fromParsed.subject, fromKey.subject);
 });

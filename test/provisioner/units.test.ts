@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createFleetCa } from '../../certs/ca.js';
 import { assembleCertsOnly, decodeCertsOnly, encodeCertsOnly } from '../../certs/cms.js';
+import { base64Lines } from '../../provisioner/est-wire.js';
 import { resolveProvisionerOptions } from '../../provisioner/options.js';
 import { RateLimiter } from '../../provisioner/rate-limit.js';
 import { registrationIds } from '../../provisioner/registration.js';
@@ -53,4 +54,16 @@ t.test('assembleCertsOnly is byte-identical to the pkijs encoder', async (t) => 
   t.same(decodeCertsOnly(assembleCertsOnly(ders)), ders, 'and reads back in order');
   t.throws(() => assembleCertsOnly([]), { code: 'CMS_CERTIFICATE_INVALID' });
   t.throws(() => assembleCertsOnly([Buffer.from('x')]), { code: 'CMS_CERTIFICATE_INVALID' });
+});
+
+t.test('EST base64 bodies: RFC 2045 lines of at most 64 characters, CRLF after each', async (t) => {
+  for (const size of [0, 1, 47, 48, 49, 500, 1234]) {
+    const der = Buffer.alloc(size, 0x5a);
+    const body = base64Lines(der);
+    const lines = body.split('\r\n');
+    t.equal(lines.pop(), '', `${size} bytes: ends with CRLF or is empty`);
+    t.ok(lines.every((line) => line.length > 0 && line.length <= 64), `${size} bytes: line lengths`);
+    t.ok(lines.slice(0, -1).every((line) => line.length === 64), `${size} bytes: only the last line is short`);
+    t.same(Buffer.from(lines.join(''), 'base64'), der);
+  }
 });
