@@ -35,8 +35,10 @@ function assertCaName(name: unknown): asserts name is string {
  */
 export function createFleetCa(opts: CreateFleetCaOptions): FleetCa {
   assertCaName(opts.name);
+  const rootCurve = opts.rootCurve ?? 'P-384';
+  if (rootCurve !== 'P-384' && rootCurve !== 'P-256') throw new FleetkeyError('CONFIG_INVALID', `root curve ${JSON.stringify(rootCurve)}: P-384 or P-256`);
   const now = opts.now ?? new Date();
-  const root = generateKeyPairSync('ec', { namedCurve: opts.rootCurve ?? 'P-384' });
+  const root = generateKeyPairSync('ec', { namedCurve: rootCurve });
   const rootName = distinguishedName([[OID.organizationName, opts.name], [OID.commonName, `${opts.name} Root CA`]]);
   const rootSpki = root.publicKey.export({ type: 'spki', format: 'der' });
   const rootKeyId = keyIdentifier(rootSpki);

@@ -142,11 +142,30 @@ t.test('fail/ bad options: code and message, nothing written', async (t) => {
   }
 });
 
+t.test('ok/ --root-curve picks the root key (P-384 unless asked); anything else is refused, nothing written', async (t) => {
+  const tmp = tempDir(t);
+  const rootCurve = (dir: string) => new X509Certificate(readFileSync(join(dir, 'ca/root.pem'))).publicKey.asymmetricKeyDetails?.namedCurve;
+  const issuingCurve = (dir: string) => new X509Certificate(readFileSync(join(dir, 'ca/issuing.pem'))).publicKey.asymmetricKeyDetails?.namedCurve;
+  t.equal(fleetkey('init', '--dir', join(tmp, 'default'), '--json').status, 0);
+  t.equal(rootCurve(join(tmp, 'default')), 'secp384r1');
+  const p256 = fleetkey('init', '--dir', join(tmp, 'p256'), '--root-curve', 'P-256', '--json');
+  t.equal(p256.status, 0, p256.stderr);
+  t.equal(rootCurve(join(tmp, 'p256')), 'prime256v1');
+  t.equal(issuingCurve(join(tmp, 'p256')), 'prime256v1', 'the issuing CA is P-256 either way');
+  t.equal(openssl(['verify', '-CAfile', join(tmp, 'p256', 'ca/root.pem'), '-untrusted', join(tmp, 'p256', 'ca/issuing.pem'), join(tmp, 'p256', 'broker/server.pem')]).status, 0, 'the chain verifies');
+  const bad = fleetkey('init', '--dir', join(tmp, 'p521'), '--root-curve', 'P-521');
+  t.not(bad.status, 0);
+  t.match(bad.stderr, /P-384|P-256/);
+  t.notOk(existsSync(join(tmp, 'p521')), 'nothing written');
+  t.throws(() => initDataDir({ dir: join(tmp, 'lib'), name: 'fleet', rootCurve: 'P-521' as 'P-256' }), { code: 'CONFIG_INVALID' });
+  t.notOk(existsSync(join(tmp, 'lib')), 'nothing written');
+});
+
 t.test('ok/ --help documents options and the layout', async (t) => {
   let help = '';
   const init = buildProgram([registerInit]).commands.find((c) => c.name() === 'init')!;
   init.configureOutput({ writeOut: (text) => { help += text; } }).outputHelp();
-  for (const line of ['--root-passphrase-file <file>', '--force', '--dns <name...>', '--ip <addr...>', '--json', 'ca/root-crl.pem', 'services/<role>.pem', 'kek', '0600']) {
+  for (const line of ['--root-passphrase-file <file>', '--root-curve <curve>', '--force', '--dns <name...>', '--ip <addr...>', '--json', 'ca/root-crl.pem', 'services/<role>.pem', 'kek', '0600']) {
     t.match(help, line);
   }
 });
