@@ -9,11 +9,12 @@
  *
  * Timed: kdc.rotate() → epoch created, grants built and published → the store has an ack from every
  * device. Devices ack on receipt and verify a 1% sample after the run (see sim.ts).
- * Usage: npm run bench:rotation -- [--devices 1000,10000] [--workers 2] [--switch-after 5] [--rounds 2] [--warmup 3] [--profile out.cpuprofile]
+ * Usage: npm run bench:rotation -- [--devices 1000,10000] [--workers 2] [--switch-after 5] [--rounds 3] [--warmup 3] [--profile out.cpuprofile]
  * `--warmup` rotations run first at each size and are shown (round w1, …) but not judged: the grant
  * rate is that of a KDC in service, and the first rotations after a start are slower (docs/kdc.md).
  * `--profile` writes a V8 CPU profile of the KDC's main thread during the longest rotation (Chrome DevTools).
- * Targets (issue 6): 10,000 devices fully acked in <= 4 s; KDC grant rate >= 50% of the raw crypto.
+ * Targets (issue 6), judged on the measured rounds: 10,000 devices fully acked in <= 4 s in every one; the
+ * median round's KDC grant rate >= 50% of the raw crypto.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,7 +41,7 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '1000,10000' },
     workers: { type: 'string', default: String(Math.min(4, availableParallelism())) },
     'switch-after': { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '3' },
     'raw-ms': { type: 'string', default: '1500' },
     profile: { type: 'string' },
@@ -243,13 +244,15 @@ for (const s of results) {
   console.log(`| ${s.devices} | ${f(s.raw.perSec1)} | ${f(s.raw.perSecN)} | ${f(s.raw.perCpuSec1)} / ${f(s.raw.perCpuSecN)} | ${f(s.pool.perSec)} (${pct(s.pool.perSec / s.raw.perSecN)}) | ${f(s.pool.perCpuSec)} (${pct(s.pool.perCpuSec / s.raw.perCpuSec)}) | ${f(s.issueSeconds, 1)} s | ${f(s.connectSeconds, 1)} s | ${s.sample.verified}/${s.sample.verified + s.sample.failed.length} |`);
   for (const failure of s.sample.failed) console.log(`!! ${failure}`);
 }
-const best = (s: Scenario) => s.rounds.reduce((a, b) => (b.ackSeconds < a.ackSeconds ? b : a));
+const slowest = (s: Scenario) => s.rounds.reduce((a, b) => (b.ackSeconds > a.ackSeconds ? b : a));
+/** The measured round of median grant rate (the lower middle one of an even count). */
+const medianRound = (s: Scenario) => [...s.rounds].sort((a, b) => a.grantsPerCpuSec - b.grantsPerCpuSec)[Math.floor((s.rounds.length - 1) / 2)]!;
 const big = results.find((s) => s.devices >= 10_000);
-if (big) console.log(`\n10,000 devices fully acked in ${f(best(big).ackSeconds, 2)} s (best of ${rounds}): ${best(big).ackSeconds <= TARGET.ackSeconds10k ? 'meets' : 'misses'} the ${TARGET.ackSeconds10k} s target`);
+if (big) console.log(`\n10,000 devices fully acked in ${f(slowest(big).ackSeconds, 2)} s (slowest of ${rounds}): ${slowest(big).ackSeconds <= TARGET.ackSeconds10k ? 'meets' : 'misses'} the ${TARGET.ackSeconds10k} s target`);
 for (const s of results) {
-  const r = best(s);
+  const r = medianRound(s);
   const ratio = r.grantsPerCpuSec / s.raw.perCpuSec;
-  console.log(`${s.devices} devices: KDC grants per CPU-second at ${pct(ratio)} of the raw crypto: ${ratio >= TARGET.ratio ? 'meets' : 'misses'} the ${pct(TARGET.ratio)} target (wall: ${pct(r.grantsPerSec / s.raw.perSecN)} of raw on ${workers} threads)`);
+  console.log(`${s.devices} devices: KDC grants per CPU-second at ${pct(ratio)} of the raw crypto (median of ${rounds} rounds): ${ratio >= TARGET.ratio ? 'meets' : 'misses'} the ${pct(TARGET.ratio)} target (wall: ${pct(r.grantsPerSec / s.raw.perSecN)} of raw on ${workers} threads)`);
 }
 await profiler?.write();
 console.log(JSON.stringify({ bench: 'rotation', workers, switchAfter, machine: machineLoad(), results }));
