@@ -10,10 +10,14 @@ import { newSerial, validityWindow } from './validity.js';
 export { toIssuedCertificate } from './certificate.js';
 export { loadFleetCa, saveFleetCa, type CaFileOptions } from './ca-files.js';
 
+/** The curves a root key may have (DESIGN.md), the default first. */
+export const ROOT_CURVES = ['P-384', 'P-256'] as const;
+export type RootCurve = (typeof ROOT_CURVES)[number];
+
 export interface CreateFleetCaOptions {
   /** Organisation name; subjects are `O=<name>, CN=<name> Root CA` and `… Issuing CA`. */
   readonly name: string;
-  readonly rootCurve?: 'P-256' | 'P-384';
+  readonly rootCurve?: RootCurve;
   readonly rootLifetimeDays?: number;
   readonly issuingLifetimeDays?: number;
   readonly now?: Date;
@@ -35,8 +39,8 @@ function assertCaName(name: unknown): asserts name is string {
  */
 export function createFleetCa(opts: CreateFleetCaOptions): FleetCa {
   assertCaName(opts.name);
-  const rootCurve = opts.rootCurve ?? 'P-384';
-  if (rootCurve !== 'P-384' && rootCurve !== 'P-256') throw new FleetkeyError('CONFIG_INVALID', `root curve ${JSON.stringify(rootCurve)}: P-384 or P-256`);
+  const rootCurve = opts.rootCurve ?? ROOT_CURVES[0];
+  if (!ROOT_CURVES.includes(rootCurve)) throw new FleetkeyError('CONFIG_INVALID', `root curve ${JSON.stringify(rootCurve)}: one of ${ROOT_CURVES.join(', ')}`);
   const now = opts.now ?? new Date();
   const root = generateKeyPairSync('ec', { namedCurve: rootCurve });
   const rootName = distinguishedName([[OID.organizationName, opts.name], [OID.commonName, `${opts.name} Root CA`]]);

@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { FleetkeyError } from '../errors/index.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { createFleetCa, saveFleetCa } from './ca.js';
+import { createFleetCa, saveFleetCa, type RootCurve } from './ca.js';
 import { buildRootCrl, readCrl, type BuiltCrl } from './crl.js';
 import { SERVICE_ROLES } from './identity.js';
 import { issueServerCertificate, issueServiceCertificate } from './issue.js';
@@ -25,7 +25,7 @@ export interface InitOptions {
    * cheaper: both ends verify the issuing CA's signature under the root each time, and OpenSSL 3.0
    * has a fast path for P-256 only (docs/broker.md "Speed").
    */
-  readonly rootCurve?: 'P-256' | 'P-384';
+  readonly rootCurve?: RootCurve;
   readonly now?: Date;
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { ROOT_CURVES, type RootCurve } from '../../certs/ca.js';
 import { FleetkeyError } from '../../errors/index.js';
 import { initDataDir, type CertificateSummary, type InitResult } from '../../certs/init.js';
 import { emit, type CommonOptions } from '../output.js';
@@ -12,7 +13,7 @@ interface InitCliOptions extends CommonOptions {
   dns?: string[];
   ip?: string[];
   rootPassphraseFile?: string;
-  rootCurve: 'P-256' | 'P-384';
+  rootCurve: RootCurve;
 }
 
 const LAYOUT = `
@@ -37,7 +38,7 @@ export function registerInit(program: Command): void {
     .option('--dns <name...>', 'more DNS names for the broker certificate')
     .option('--ip <addr...>', 'more IP addresses for the broker certificate')
     .option('--root-passphrase-file <file>', 'encrypt ca/root.key with the passphrase in this file')
-    .addOption(new Option('--root-curve <curve>', 'the root key\'s curve; P-256 makes each fresh mutual-TLS handshake about a quarter cheaper').choices(['P-384', 'P-256']).default('P-384'))
+    .addOption(new Option('--root-curve <curve>', 'the root key\'s curve; P-256 makes each fresh mutual-TLS handshake about a quarter cheaper').choices(ROOT_CURVES).default(ROOT_CURVES[0]))
     .option('--json', 'print the result as JSON')
     .addHelpText('after', LAYOUT)
     .action(action(async (opts: InitCliOptions) => {
