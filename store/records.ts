@@ -231,13 +231,26 @@ export function validateApiTokenInput(input: { id: string; secret: string; role:
   if (input.label !== undefined) assertText('label', input.label);
 }
 
+/** What decides whether a device may enroll: both backends read these fields. */
+type EnrollmentState = Pick<StoredDevice, 'status' | 'tokenHash' | 'tokenExpiresAt'>;
+
+/** ENROLLMENT_REFUSED for a name that cannot be a device id: the first check of every enrollment step. */
+export function assertEnrollingId(id: string): void {
+  if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
+}
+
+/** The device, if it may enroll with this token now; ENROLLMENT_REFUSED with the reason in its detail if not. */
+export function enrollableDevice<D extends EnrollmentState>(id: string, device: D | undefined, token: string, now: Date): D {
+  const refusal = enrollmentRefusal(device, token, now);
+  if (refusal !== undefined || device === undefined) throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: ${refusal}`);
+  return device;
+}
+
 /**
  * Why a device may not enroll with this token now, or undefined when it may.
  * The reason goes to ENROLLMENT_REFUSED's detail (the log), never to the caller.
  */
-export function enrollmentRefusal(
-  device: Pick<StoredDevice, 'status' | 'tokenHash' | 'tokenExpiresAt'> | undefined, token: string, now: Date,
-): string | undefined {
+export function enrollmentRefusal(device: EnrollmentState | undefined, token: string, now: Date): string | undefined {
   if (device === undefined) return 'unknown device';
   if (device.status === 'revoked') return 'device revoked';
   if (device.tokenHash === undefined || device.status !== 'registered') return 'token already used';

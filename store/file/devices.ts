@@ -2,7 +2,7 @@ import { FleetkeyError } from '../../errors/index.js';
 import { hashToken } from '../secrets.js';
 import {
   assertDate, assertDeviceId, assertStatus, assertText, assertToken, auditActions, decodeCursor, encodeCursor,
-  enrollmentRefusal, isDeviceId, pageLimit, toDeviceRecord, validateCertificate, validateNewDevices, type StoredDevice,
+  assertEnrollingId, enrollableDevice, isDeviceId, pageLimit, toDeviceRecord, validateCertificate, validateNewDevices, type StoredDevice,
 } from '../records.js';
 import type { CertificateRecord, DevicePage, DeviceRecord, DeviceStatus, NewDevice } from '../types.js';
 import { auditEntries, type FileContext } from './context.js';
@@ -72,19 +72,16 @@ export async function renewEnrollmentToken(ctx: FileContext, id: string, token: 
 }
 
 export async function checkEnrollmentToken(ctx: FileContext, id: string, token: string): Promise<void> {
-  if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
-  const refusal = enrollmentRefusal(ctx.state.devices.get(id), token, ctx.now());
-  if (refusal !== undefined) throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: ${refusal}`);
+  assertEnrollingId(id);
+  enrollableDevice(id, ctx.state.devices.get(id), token, ctx.now());
 }
 
 export async function enrollDevice(ctx: FileContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {
-  if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
+  assertEnrollingId(id);
   validateCertificate(certificate);
   if (certificate.subject !== id) throw new FleetkeyError('STORE_INPUT_INVALID', `certificate subject ${certificate.subject} is not ${id}`);
   const now = ctx.now();
-  const device = ctx.state.devices.get(id);
-  const refusal = enrollmentRefusal(device, token, now);
-  if (refusal !== undefined || device === undefined) throw new FleetkeyError('ENROLLMENT_REFUSED', `${String(id).slice(0, 80)}: ${refusal}`);
+  const device = enrollableDevice(id, ctx.state.devices.get(id), token, now);
   if (ctx.state.certificates.has(certificate.serial)) throw new FleetkeyError('CERTIFICATE_EXISTS', certificate.serial);
   const enrolled: StoredDevice = { ...device, status: 'active', tokenHash: undefined, tokenExpiresAt: undefined, enrolledAt: now, updatedAt: now };
   const audit = auditEntries(ctx.state, now, [

@@ -1,7 +1,7 @@
 import { FleetkeyError } from '../../errors/index.js';
 import {
   assertDate, assertDeviceId, assertStatus, assertText, assertToken, auditActions, decodeCursor, deviceStatuses,
-  encodeCursor, encodeJson, enrollmentRefusal, isDeviceId, pageLimit, validateCertificate, validateNewDevices,
+  encodeCursor, encodeJson, enrollableDevice, assertEnrollingId, isDeviceId, pageLimit, validateCertificate, validateNewDevices,
 } from '../records.js';
 import { hashToken } from '../secrets.js';
 import type { CertificateRecord, DevicePage, DeviceRecord, DeviceStatus, NewDevice } from '../types.js';
@@ -116,19 +116,18 @@ export async function renewEnrollmentToken(ctx: RedisContext, id: string, token:
 }
 
 export async function checkEnrollmentToken(ctx: RedisContext, id: string, token: string): Promise<void> {
-  if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
+  assertEnrollingId(id);
   const [status, tokenHash, expires] = await ctx.run('checkEnrollmentToken', (r) => r.hmget(ctx.keys.device(id), 'status', 'tokenHash', 'tokenExpiresAt'));
   const device = status === null || status === undefined ? undefined : {
     status: status as DeviceStatus,
     tokenHash: tokenHash ?? undefined,
     tokenExpiresAt: expires ? new Date(Number(expires)) : undefined,
   };
-  const refusal = enrollmentRefusal(device, token, ctx.now());
-  if (refusal !== undefined) throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: ${refusal}`);
+  enrollableDevice(id, device, token, ctx.now());
 }
 
 export async function enrollDevice(ctx: RedisContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {
-  if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
+  assertEnrollingId(id);
   validateCertificate(certificate);
   if (certificate.subject !== id) throw new FleetkeyError('STORE_INPUT_INVALID', `certificate subject ${certificate.subject} is not ${id}`);
   if (typeof token !== 'string') throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: no token`);
