@@ -73,7 +73,8 @@ export async function enrollWithBundle(
 /** A key made here and its certificate, signed but not yet recorded, with the record that enrolls it. */
 async function serverMadeIdentity(deps: EnrollDeps, deviceId: string, keyType: KeyType): Promise<ServerMadeIdentity & { readonly record: CertificateRecord }> {
   const keys = await serverMadeKey(keyType);
-  const issued = issueForDevice(deps.issuer, deviceId, keys.publicKey);
-  const record = certificateRecord(issued, deviceId, keys.publicKey.export({ type: 'spki', format: 'der' }));
+  const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
+  const issued = issueForDevice(deps.issuer, deviceId, { publicKey: keys.publicKey, keyType, spki });
+  const record = certificateRecord(issued, deviceId, spki);
   return { issued, privateKey: keys.privateKey, record };
 }
