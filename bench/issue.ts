@@ -11,6 +11,7 @@ import { createFleetCa } from '../certs/ca.js';
 import { createCsr } from '../certs/csr-build.js';
 import { issueFromCsr, parseCsr } from '../certs/csr.js';
 import { bitStringBytes, children, readRoot, whole } from '../certs/der-reader.js';
+import { importSpki } from '../certs/spki.js';
 import { generateDeviceKey } from '../certs/keys.js';
 
 const { values } = parseArgs({
@@ -58,8 +59,8 @@ const tbsLike = issueFromCsr(ca, pick(1).der, pick(1).id).der.subarray(4, 300);
 /** The native work the path cannot avoid: import the request key, verify its signature, sign. */
 const floorInputs = csrs.map(({ der }) => {
   const [info, , signature] = children(der, readRoot(der));
-  const { publicKey } = parseCsr(der);
-  return { info: whole(der, info!), signature: bitStringBytes(der, signature!), jwk: publicKey.export({ format: 'jwk' }) };
+  const { spki } = parseCsr(der);
+  return { info: whole(der, info!), signature: bitStringBytes(der, signature!), jwk: importSpki(spki).publicKey.export({ format: 'jwk' }) };
 });
 
 const ops: Record<string, (i: number) => unknown> = {

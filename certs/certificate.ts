@@ -70,6 +70,11 @@ export function builtCertificate(der: Buffer, serial: Buffer, notBefore: Date, n
   return new LazyCertificate(der, magnitude.toString('hex').toUpperCase(), notBefore, notAfter, undefined);
 }
 
+/** The IssuedCertificate of one built on another thread, from the fields that crossed over. */
+export function transferredCertificate(der: Buffer, serial: string, notBefore: Date, notAfter: Date): IssuedCertificate {
+  return new LazyCertificate(der, serial, notBefore, notAfter, undefined);
+}
+
 class LazyCertificate implements IssuedCertificate {
   #x509: X509Certificate | undefined;
   #pem: string | undefined;

@@ -1,4 +1,4 @@
-import { verify, type KeyObject } from 'node:crypto';
+import { verify } from 'node:crypto';
 import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
 import { TAG } from './der.js';
 import { bitStringBytes, children, childrenAtLeast, DerError, expectTag, readOid, readRoot, readString, whole, type Element } from './der-reader.js';
@@ -14,7 +14,6 @@ import type { FleetCa, IssuedCertificate } from './types.js';
 export interface ParsedCsr {
   readonly der: Buffer;
   readonly commonName: string | undefined;
-  readonly publicKey: KeyObject;
   readonly keyType: KeyType;
   /** The SubjectPublicKeyInfo DER as it will appear in the certificate. */
   readonly spki: Buffer;
@@ -119,7 +118,7 @@ export function parseCsr(input: Buffer | string): ParsedCsr {
     throw new FleetkeyError('CSR_SIGNATURE_INVALID', (err as Error).message, { cause: err });
   }
   if (!valid) throw new FleetkeyError('CSR_SIGNATURE_INVALID', 'signature does not verify under the request key');
-  return { der, commonName, ...key };
+  return { der, commonName, keyType: key.keyType, spki: key.spki };
 }
 
 /** The enrolment rule (DESIGN.md): the CN is exactly the device id being enrolled. */

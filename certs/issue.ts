@@ -6,7 +6,6 @@ import { keyTypeOf, type KeyType } from './keys.js';
 import { commonNameOnly, dnsName, ipName, leafExtensionHead, subjectAltName, subjectKeyIdentifier, uriName, type LeafPurpose } from './profile.js';
 import { ipAddressOctets, normalizeDnsName } from './san.js';
 import { signCertificate, signerFor } from './signer.js';
-import type { ImportedKey } from './spki.js';
 import type { FleetCa, IssuedCertificate, ServiceRole } from './types.js';
 import { newSerial, validityWindow } from './validity.js';
 
@@ -51,7 +50,7 @@ export function issueLeaf(ca: FleetCa, spec: LeafSpec): IssuedCertificate {
  * The key a certificate is issued for: a KeyObject, or a key certs/ has already read and checked
  * (a parsed CSR), whose SPKI DER is used as it is rather than exported again.
  */
-export type SubjectKey = KeyObject | ImportedKey;
+export type SubjectKey = KeyObject | { readonly spki: Buffer; readonly keyType: KeyType };
 
 function publicKeyParts(key: SubjectKey): { spki: Buffer; keyType: KeyType } {
   if ('spki' in key) return { spki: key.spki, keyType: key.keyType };

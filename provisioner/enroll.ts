@@ -3,7 +3,7 @@ import type { KeyType } from '../certs/keys.js';
 import { buildPkcs12 } from '../certs/pkcs12.js';
 import type { IssuedCertificate } from '../certs/types.js';
 import type { CertificateRecord, Store } from '../store/types.js';
-import { certificateRecord, issueForDevice, readDeviceCsr, serverMadeKey, type Issuer } from './issuance.js';
+import { certificateRecord, issueForKey, issueFromRequest, readDeviceCsr, serverMadeKey, type Issuer } from './issuance.js';
 
 /**
  * First enrollment of a registered device, three ways: its own key (EST simpleenroll), a key the
@@ -21,9 +21,8 @@ export interface EnrollDeps {
 /** RFC 7030 §4.2.1: the device's CSR, Basic credentials = device id + enrollment token. */
 export async function enrollWithCsr(deps: EnrollDeps, deviceId: string, token: string, body: Buffer | undefined): Promise<IssuedCertificate> {
   await deps.store.checkEnrollmentToken(deviceId, token);
-  const csr = readDeviceCsr(body, deviceId);
-  const issued = issueForDevice(deps.issuer, deviceId, csr);
-  await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, csr.spki));
+  const { issued, spki } = await issueFromRequest(deps.issuer, body, deviceId);
+  await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, spki));
   return issued;
 }
 
@@ -74,7 +73,7 @@ export async function enrollWithBundle(
 async function serverMadeIdentity(deps: EnrollDeps, deviceId: string, keyType: KeyType): Promise<ServerMadeIdentity & { readonly record: CertificateRecord }> {
   const keys = await serverMadeKey(keyType);
   const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
-  const issued = issueForDevice(deps.issuer, deviceId, { publicKey: keys.publicKey, keyType, spki });
+  const { issued } = await issueForKey(deps.issuer, deviceId, { keyType, spki });
   const record = certificateRecord(issued, deviceId, spki);
   return { issued, privateKey: keys.privateKey, record };
 }

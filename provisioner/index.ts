@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import { IssuingWorkers } from '../certs/issuing-workers.js';
 import { RevocationCache } from '../store/revocation-cache.js';
 import { requireApiAccess } from './auth.js';
 import type { ProvisionerContext } from './context.js';
@@ -51,7 +52,8 @@ export async function createProvisioner(input: ProvisionerOptionsInput): Promise
     revocations.close();
     throw err;
   }
-  const deps = { issuer: { ca: opts.ca, lifetimeDays: opts.deviceLifetimeDays }, store: opts.store, revocations };
+  const workers = new IssuingWorkers(opts.ca, opts.issuingWorkers);
+  const deps = { issuer: { workers, ca: opts.ca, lifetimeDays: opts.deviceLifetimeDays }, store: opts.store, revocations };
   const guard = new EnrollGuard({ ip: opts.ipRateLimit, device: opts.deviceRateLimit }, opts.store, metrics, log);
   const ctx: ProvisionerContext = { opts, store: opts.store, log, metrics, deps, revocations, guard, crl };
 
@@ -96,6 +98,7 @@ export async function createProvisioner(input: ProvisionerOptionsInput): Promise
       crl.close();
       revocations.close();
       await app.close();
+      await workers.close();
     },
   };
 }

@@ -1,15 +1,21 @@
 import type { KeyObject } from 'node:crypto';
 import { parseCsr, validateDeviceCsr, type ParsedCsr } from '../certs/csr.js';
-import { issueDeviceCertificate, type SubjectKey } from '../certs/issue.js';
+import type { DeviceIssue, IssuingWorkers } from '../certs/issuing-workers.js';
 import { generateDeviceKey, generateDeviceKeyAsync, type KeyType } from '../certs/keys.js';
 import type { FleetCa, IssuedCertificate } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
 import type { CertificateRecord } from '../store/types.js';
 
-/** What the enrollment flows need to sign: the CA and the certificate lifetime. */
+/** What the enrollment flows need to issue: the issuing workers, the CA and the certificate lifetime. */
 export interface Issuer {
+  readonly workers: IssuingWorkers;
   readonly ca: FleetCa;
   readonly lifetimeDays: number;
+}
+
+function requestBody(body: Buffer | string | undefined): Buffer | string {
+  if (body === undefined || body.length === 0) throw new FleetkeyError('CSR_EMPTY', 'no request body');
+  return body;
 }
 
 /**
@@ -17,18 +23,23 @@ export interface Issuer {
  * accept, and the CN is exactly `deviceId` (CSR_* / KEY_UNSUPPORTED codes, 400). Nothing else it asks for counts.
  */
 export function readDeviceCsr(body: Buffer | string | undefined, deviceId: string): ParsedCsr {
-  if (body === undefined || body.length === 0) throw new FleetkeyError('CSR_EMPTY', 'no request body');
-  const csr = parseCsr(body);
+  const csr = parseCsr(requestBody(body));
   validateDeviceCsr(csr, deviceId);
   return csr;
 }
 
 /**
- * A device certificate for `publicKey` (a parsed CSR's key goes in as read, not exported again): the
- * profile (names, extensions, lifetime) is the CA's alone.
+ * A device certificate for the key of a request that passes readDeviceCsr's checks (same refusals),
+ * checked and signed on a worker thread, so a busy provisioner uses every core. The profile (names,
+ * extensions, lifetime) is the CA's alone.
  */
-export function issueForDevice(issuer: Issuer, deviceId: string, publicKey: SubjectKey): IssuedCertificate {
-  return issueDeviceCertificate(issuer.ca, { deviceId, publicKey, lifetimeDays: issuer.lifetimeDays });
+export function issueFromRequest(issuer: Issuer, body: Buffer | string | undefined, deviceId: string): Promise<DeviceIssue> {
+  return issuer.workers.fromCsr(requestBody(body), deviceId, issuer.lifetimeDays);
+}
+
+/** A device certificate for a key made here. */
+export function issueForKey(issuer: Issuer, deviceId: string, key: { readonly spki: Buffer; readonly keyType: KeyType }): Promise<DeviceIssue> {
+  return issuer.workers.forKey(key.spki, key.keyType, deviceId, issuer.lifetimeDays);
 }
 
 /**

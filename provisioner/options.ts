@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ISSUING_CRL_HOURS } from '../certs/crl.js';
+import { defaultIssuingWorkers } from '../certs/issuing-workers.js';
 import { DEFAULT_LIFETIME_DAYS } from '../certs/issue.js';
 import type { FleetCa } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
@@ -41,6 +42,12 @@ export interface ProvisionerOptions {
   readonly deviceRateLimit: RateLimit;
   /** Hours from a CRL's thisUpdate to its nextUpdate; it is re-signed at half of that. Default 24. */
   readonly crlNextUpdateHours: number;
+  /**
+   * Worker threads that check certificate requests (key import, signature) and sign certificates:
+   * most of an enrollment's CPU, off the event loop. 0 does it on the event loop.
+   * Default: one per core beyond the first, 1 to 4.
+   */
+  readonly issuingWorkers: number;
 }
 
 export type ProvisionerOptionsInput = Pick<ProvisionerOptions, 'tls' | 'ca' | 'store' | 'logger'> & Partial<ProvisionerOptions>;
@@ -72,13 +79,14 @@ function rateLimit(name: string, limit: RateLimit): RateLimit {
 
 /** Defaults filled in, every value checked, the result frozen. Secrets (the CA key) have no default. */
 export function resolveProvisionerOptions(input: ProvisionerOptionsInput): Readonly<ProvisionerOptions> {
-  const opts: ProvisionerOptions = { ...provisionerDefaults, ...input };
+  const opts: ProvisionerOptions = { ...provisionerDefaults, issuingWorkers: defaultIssuingWorkers(), ...input };
   if (!opts.ca?.issuing?.privateKey) invalid('ca must be a loaded fleet CA with its issuing key');
   if (typeof opts.tls !== 'function') invalid('tls must be a function returning PEM material');
   integer('port', opts.port, 0, 65535);
   integer('bodyLimitBytes', opts.bodyLimitBytes, 1024, 16 * 1024 * 1024);
   integer('enrollmentTokenTtlSeconds', opts.enrollmentTokenTtlSeconds, 60, 366 * 24 * 3600);
   integer('deviceLifetimeDays', opts.deviceLifetimeDays, 1, 3650);
+  integer('issuingWorkers', opts.issuingWorkers, 0, 64);
   if (!(opts.crlNextUpdateHours > 0 && opts.crlNextUpdateHours <= 24 * 365)) invalid('crlNextUpdateHours must be in (0, 8760]');
   return Object.freeze({
     ...opts,

@@ -6,7 +6,7 @@ import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
 import type { RevocationCache } from '../store/revocation-cache.js';
 import type { CertificateRecord, Store } from '../store/types.js';
 import type { EnrollDeps } from './enroll.js';
-import { certificateRecord, issueForDevice, readDeviceCsr } from './issuance.js';
+import { certificateRecord, issueFromRequest } from './issuance.js';
 
 /**
  * RFC 7030 §4.2.2 simplereenroll over mutual TLS. The HTTPS port asks for client certificates but
@@ -60,8 +60,7 @@ export async function reenrollWithCertificate(
   deps: ReenrollDeps, deviceId: string, presented: X509Certificate, body: Buffer | undefined,
 ): Promise<IssuedCertificate> {
   const current = await currentCertificate(deps, deviceId, presented);
-  const csr = readDeviceCsr(body, deviceId);
-  const issued = issueForDevice(deps.issuer, deviceId, csr);
+  const { issued, spki } = await issueFromRequest(deps.issuer, body, deviceId);
   const actor = `device:${deviceId}`;
   try {
     await deps.store.revokeCertificate(current.serial, 'superseded', actor);
@@ -69,7 +68,7 @@ export async function reenrollWithCertificate(
     if (isFleetkeyError(err, 'CERTIFICATE_ALREADY_REVOKED')) throw new FleetkeyError('REENROLL_REFUSED', `${deviceId}: ${current.serial} superseded meanwhile`);
     throw err;
   }
-  await deps.store.recordCertificate(certificateRecord(issued, deviceId, csr.spki));
+  await deps.store.recordCertificate(certificateRecord(issued, deviceId, spki));
   await deps.store.appendAudit({ actor, action: 'device.reenroll', subject: deviceId, detail: { serial: issued.serial, supersedes: current.serial } });
   return issued;
 }

@@ -31,7 +31,7 @@ t.test('fail/ provisioner options are validated', async (t) => {
   t.equal(resolveProvisionerOptions(base).port, 8443, 'documented default');
   const bad: Record<string, unknown>[] = [
     { port: 70000 }, { port: 1.5 }, { bodyLimitBytes: 10 }, { enrollmentTokenTtlSeconds: 0 }, { deviceLifetimeDays: 0 },
-    { ipRateLimit: { perSecond: 0, burst: 1 } }, { deviceRateLimit: { perSecond: 1, burst: 0 } }, { crlNextUpdateHours: 0 }, { ca: undefined },
+    { ipRateLimit: { perSecond: 0, burst: 1 } }, { deviceRateLimit: { perSecond: 1, burst: 0 } }, { crlNextUpdateHours: 0 }, { issuingWorkers: -1 }, { issuingWorkers: 1.5 }, { ca: undefined },
   ];
   for (const override of bad) {
     t.throws(() => resolveProvisionerOptions({ ...base, ...override } as never), { code: 'CONFIG_INVALID' }, JSON.stringify(override));

@@ -1,0 +1,82 @@
+import type { KeyObject } from 'node:crypto';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isFleetkeyError, type ErrorCode } from '../errors/index.js';
+import { toIssuedCertificate } from './certificate.js';
+import { parseCsr, validateDeviceCsr } from './csr.js';
+import { issueDeviceCertificate } from './issue.js';
+import type { KeyType } from './keys.js';
+import type { FleetCa } from './types.js';
+
+/**
+ * A worker thread that issues device certificates: the request's decode, key import and signature
+ * check, then the signature under the issuing CA, which together are most of an enrollment's CPU.
+ * certs/issuing-workers.ts spreads them over the machine's cores, off a service's event loop. The
+ * issuing key comes here as a KeyObject (shared in memory, never serialized) and stays in this process.
+ */
+
+export const ISSUING_WORKER = 'fleetkey-issuing-worker';
+
+export interface IssuingWorkerData {
+  readonly kind: typeof ISSUING_WORKER;
+  readonly rootDer: Uint8Array;
+  readonly issuingDer: Uint8Array;
+  readonly issuingKey: KeyObject;
+}
+
+interface TaskBase {
+  readonly id: number;
+  readonly deviceId: string;
+  readonly lifetimeDays: number;
+}
+
+/** A device's PKCS#10 request (its CN must be the device id), or a public key made here. */
+export type IssueTask =
+  | (TaskBase & { readonly csr: Uint8Array | string })
+  | (TaskBase & { readonly spki: Uint8Array; readonly keyType: KeyType });
+
+/** What crosses back: Buffers arrive as plain Uint8Arrays, so each is a standalone copy. */
+export interface IssuedParts {
+  readonly der: Uint8Array;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The certified key's SPKI DER, as the certificate carries it. */
+  readonly spki: Uint8Array;
+}
+
+export type IssueReply =
+  | { readonly id: number; readonly issued: IssuedParts }
+  | { readonly id: number; readonly refusal: { readonly code: ErrorCode; readonly detail: string | undefined } };
+
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/** One task, on whichever thread calls it; a refusal is returned, never thrown. */
+export function runIssueTask(ca: FleetCa, task: IssueTask): IssueReply {
+  try {
+    let subject: { spki: Buffer; keyType: KeyType };
+    if ('csr' in task) {
+      const csr = parseCsr(typeof task.csr === 'string' ? task.csr : asBuffer(task.csr));
+      validateDeviceCsr(csr, task.deviceId);
+      subject = csr;
+    } else {
+      subject = { spki: asBuffer(task.spki), keyType: task.keyType };
+    }
+    const issued = issueDeviceCertificate(ca, { deviceId: task.deviceId, publicKey: subject, lifetimeDays: task.lifetimeDays });
+    const { serial, notBefore, notAfter } = issued;
+    // Copies: a view into a pooled Buffer would take the whole pool along through postMessage.
+    return { id: task.id, issued: { der: new Uint8Array(issued.der), serial, notBefore, notAfter, spki: new Uint8Array(subject.spki) } };
+  } catch (err) {
+    if (isFleetkeyError(err)) return { id: task.id, refusal: { code: err.code, detail: err.detail } };
+    return { id: task.id, refusal: { code: 'INTERNAL', detail: (err as Error).message } };
+  }
+}
+
+function runWorker(data: IssuingWorkerData): void {
+  const ca: FleetCa = {
+    root: { certificate: toIssuedCertificate(asBuffer(data.rootDer)), privateKey: undefined },
+    issuing: { certificate: toIssuedCertificate(asBuffer(data.issuingDer)), privateKey: data.issuingKey },
+  };
+  parentPort!.on('message', (task: IssueTask) => parentPort!.postMessage(runIssueTask(ca, task)));
+}
+
+if (!isMainThread && (workerData as IssuingWorkerData | undefined)?.kind === ISSUING_WORKER) runWorker(workerData as IssuingWorkerData);
