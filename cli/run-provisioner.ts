@@ -17,6 +17,8 @@ export interface ProvisionerServiceConfig {
   readonly deviceRateLimit: RateLimit;
   readonly enrollmentTokenTtlSeconds: number;
   readonly deviceLifetimeDays: number;
+  /** Threads that check requests and sign certificates; undefined: one per core beyond the first, 1 to 4. */
+  readonly issuingWorkers?: number | undefined;
   /** Make provisioner/admin.token on first start. */
   readonly bootstrapToken: boolean;
 }
@@ -49,6 +51,7 @@ export async function runProvisioner(config: ProvisionerServiceConfig): Promise<
     deviceRateLimit: config.deviceRateLimit,
     enrollmentTokenTtlSeconds: config.enrollmentTokenTtlSeconds,
     deviceLifetimeDays: config.deviceLifetimeDays,
+    ...(config.issuingWorkers === undefined ? {} : { issuingWorkers: config.issuingWorkers }),
   });
   try {
     const address = await provisioner.listen();

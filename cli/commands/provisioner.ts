@@ -14,6 +14,7 @@ interface ProvisionerCliOptions extends ServiceCliOptions {
   deviceBurst: number;
   tokenTtlHours: number;
   certDays: number;
+  workers?: number;
   adminToken: boolean;
 }
 
@@ -46,6 +47,7 @@ export function registerProvisioner(program: Command): void {
     .option('--device-burst <n>', 'enrollment attempts per device id at once', parseIntOption, 5)
     .option('--token-ttl-hours <h>', 'how long an enrollment token works after registration', parseIntOption, 168)
     .option('--cert-days <days>', 'lifetime of issued device certificates', parseIntOption, 90)
+    .option('--workers <n>', 'worker threads that check requests and sign certificates (default: one per core beyond the first, 1 to 4; 0: on the event loop)', parseIntOption)
     .option('--no-admin-token', 'do not write provisioner/admin.token on first start');
   addServiceOptions(cmd)
     .addHelpText('after', HELP)
@@ -62,6 +64,7 @@ export function registerProvisioner(program: Command): void {
         deviceRateLimit: { perSecond: opts.deviceRate / 60, burst: opts.deviceBurst },
         enrollmentTokenTtlSeconds: opts.tokenTtlHours * 3600,
         deviceLifetimeDays: opts.certDays,
+        issuingWorkers: opts.workers,
         bootstrapToken: opts.adminToken,
       }));
       const started = {

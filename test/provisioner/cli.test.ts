@@ -108,3 +108,12 @@ t.test('provisioner + tokens, devices, provision, revoke, status against it', as
   t.notOk(existsSync(join(dir, 'provisioner', 'endpoint.json')), 'the endpoint file is removed on exit');
   t.match(readFileSync(started.adminTokenFile, 'utf8'), /^fk_/, 'the admin token file stays for the next start');
 });
+
+t.test('fail/ provisioner --workers out of range: CONFIG_INVALID, non-zero exit, nothing served', async (t) => {
+  const dir = join(tempDir(t), 'data');
+  initDataDir({ dir, name: 'CLI Workers' });
+  const bad = await fleetkey(t, ['provisioner', '--dir', dir, '--port', '0', '--workers', '-1', '--log-level', 'warn']);
+  t.not(bad.code, 0);
+  t.match(bad.stdout + bad.stderr, /CONFIG_INVALID/);
+  t.notOk(existsSync(join(dir, 'provisioner', 'endpoint.json')), 'no endpoint file');
+});
