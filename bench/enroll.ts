@@ -3,7 +3,8 @@
  * clients posting pre-made P-256 CSRs to simpleenroll, each consuming a one-time token on the embedded
  * file: store), beside the in-process `issueFromCsr` rate measured in the same run, interleaved in rounds.
  * The clients run in a child process; the server is this process, so its CPU time is the server's.
- * Usage: node dist/bench/enroll.js [--rounds 5] [--per-round 2000] [--warmup 4000] [--seconds 2] [--clients 16] [--profile out.cpuprofile]
+ * Usage: node dist/bench/enroll.js [--rounds 5] [--per-round 2000] [--warmup 4000] [--seconds 2] [--clients 16] [--workers N] [--profile out.cpuprofile]
+ * `--workers` sets the provisioner's issuing worker threads (default: one per core beyond the first, 1 to 4).
  * `--warmup` enrollments go through the server first, unmeasured: with 500, successive rounds still sped up
  * by a third (JIT of the HTTP, TLS and store paths); from about 4,000 on they stay level.
  * `--profile` writes a V8 CPU profile of the server side of the EST rounds only (open it in Chrome DevTools).
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '16' },
     warmup: { type: 'string', default: '4000' },
     profile: { type: 'string' },
+    workers: { type: 'string' },
   },
 });
 const TARGET = 0.6;
@@ -72,6 +74,7 @@ const provisioner = await createProvisioner({
   logger: pino({ level: 'silent' }),
   ipRateLimit: { perSecond: 1e6, burst: 1e6 },
   deviceRateLimit: { perSecond: 1e6, burst: 1e6 },
+  ...(values.workers === undefined ? {} : { issuingWorkers: Number(values.workers) }),
 });
 const { port } = await provisioner.listen();
 const url = `https://127.0.0.1:${port}`;
