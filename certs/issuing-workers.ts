@@ -20,6 +20,11 @@ export interface DeviceIssue {
   readonly spki: Buffer;
 }
 
+/** Where a worker's failure is reported (a pino logger fits). */
+export interface IssuingWorkersLog {
+  error(obj: object, msg: string): void;
+}
+
 interface Pending {
   readonly resolve: (result: DeviceIssue) => void;
   readonly reject: (err: Error) => void;
@@ -55,8 +60,11 @@ export class IssuingWorkers {
   #nextId = 0;
   #closed = false;
 
-  constructor(ca: FleetCa, readonly size: number = defaultIssuingWorkers()) {
+  readonly #log: IssuingWorkersLog | undefined;
+
+  constructor(ca: FleetCa, readonly size: number = defaultIssuingWorkers(), log?: IssuingWorkersLog) {
     this.#ca = ca;
+    this.#log = log;
     for (let i = 0; i < size; i++) this.#slots.push({ worker: this.#spawn(), pending: new Map() });
   }
 
@@ -127,6 +135,7 @@ export class IssuingWorkers {
   #replace(worker: Worker, err: Error): void {
     const slot = this.#slots.find((s) => s.worker === worker);
     if (!slot || this.#closed) return;
+    this.#log?.error({ event: 'issuing-worker-failed', err, requests: slot.pending.size }, 'an issuing worker failed; starting another');
     this.#fail(slot, new FleetkeyError('INTERNAL', `issuing worker failed: ${err.message}`, { cause: err }));
     slot.worker = this.#spawn();
     void worker.terminate();

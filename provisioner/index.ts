@@ -52,7 +52,7 @@ export async function createProvisioner(input: ProvisionerOptionsInput): Promise
     revocations.close();
     throw err;
   }
-  const workers = new IssuingWorkers(opts.ca, opts.issuingWorkers);
+  const workers = new IssuingWorkers(opts.ca, opts.issuingWorkers, log);
   const deps = { issuer: { workers, ca: opts.ca, lifetimeDays: opts.deviceLifetimeDays }, store: opts.store, revocations };
   const guard = new EnrollGuard({ ip: opts.ipRateLimit, device: opts.deviceRateLimit }, opts.store, metrics, log);
   const ctx: ProvisionerContext = { opts, store: opts.store, log, metrics, deps, revocations, guard, crl };
