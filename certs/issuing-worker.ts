@@ -48,7 +48,8 @@ export type IssueReply =
   | { readonly id: number; readonly issued: IssuedParts }
   | { readonly id: number; readonly refusal: { readonly code: ErrorCode; readonly detail: string | undefined } };
 
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** A Buffer over the bytes that crossed threads (no copy). */
+export const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /** One task, on whichever thread calls it; a refusal is returned, never thrown. */
 export function runIssueTask(ca: FleetCa, task: IssueTask): IssueReply {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FleetkeyError } from '../errors/index.js';
 import { transferredCertificate } from './certificate.js';
-import { ISSUING_WORKER, runIssueTask, type IssueReply, type IssueTask, type IssuingWorkerData } from './issuing-worker.js';
+import { asBuffer, ISSUING_WORKER, runIssueTask, type IssueReply, type IssueTask, type IssuingWorkerData } from './issuing-worker.js';
 import type { KeyType } from './keys.js';
 import type { FleetCa, IssuedCertificate } from './types.js';
 
@@ -36,8 +36,6 @@ interface Slot {
 }
 
 type TaskInput = IssueTask extends infer T ? (T extends IssueTask ? Omit<T, 'id'> : never) : never;
-
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 function settle(reply: IssueReply, pending: Pending): void {
   if ('refusal' in reply) {
