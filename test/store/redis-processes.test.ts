@@ -44,20 +44,27 @@ t.test('concurrent rotations from two processes: exactly one new epoch', async (
   t.equal((await store.currentEpoch())?.epoch, 1);
 });
 
-t.test("events reach the other process's handlers within 100 ms, both ways", async (t) => {
+/** `promise`, or a failure naming `what` after 10 s: a lost event fails here rather than at tap's timeout. */
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not heard within 10 s`)), 10_000);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// How fast they arrive is measured by bench/store.ts (p50/p99 of revocations heard by another connection).
+t.test("events reach the other process's handlers, both ways", async (t) => {
   const { store, peer } = await twoProcesses(t, 'events:');
   t.equal(await peer.request({ op: 'watch' }), 'watching');
   const heard = new Promise<{ event: StoreEvent; at: number }>((resolve) => peer.onEvent((event, at) => resolve({ event, at })));
   const [device] = await registered(store);
-  const sent = Date.now();
   await store.revokeDevice(device!.id, 'keyCompromise', 'test');
-  const { event, at } = await heard;
-  t.match(event, { type: 'revoked', subject: device!.id, reason: 'keyCompromise' });
-  t.ok(at - sent < 100, `revoked heard by the other process after ${at - sent} ms`);
+  const { event } = await within(heard, 'revoked');
+  t.match(event, { type: 'revoked', subject: device!.id, reason: 'keyCompromise' }, 'revoked heard by the other process');
 
-  const back = new Promise<number>((resolve) => store.on('rotate-requested', () => resolve(Date.now())));
-  const asked = Date.now();
+  const back = new Promise<void>((resolve) => store.on('rotate-requested', () => resolve()));
   await peer.request({ op: 'publish', event: { type: 'rotate-requested', requestedBy: 'peer', switchAfterSeconds: 5 } });
-  const got = await back;
-  t.ok(got - asked < 100, `rotate-requested from the other process heard after ${got - asked} ms`);
+  await within(back, 'rotate-requested');
+  t.pass('rotate-requested from the other process heard');
 });
