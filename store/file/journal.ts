@@ -22,9 +22,11 @@ export interface JournalOptions {
 
 /**
  * Append-only, and every write durable when it returns (O_DSYNC): one system call per group commit
- * where write + fdatasync took two trips through libuv's pool.
+ * where write + fdatasync took two trips through libuv's pool. A platform without O_DSYNC (Windows)
+ * gets the fdatasync after each write instead.
  */
-const JOURNAL_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+const DSYNC: number | undefined = constants.O_DSYNC;
+const JOURNAL_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (DSYNC ?? 0);
 
 interface Waiter {
   resolve(): void;
@@ -105,6 +107,7 @@ export class Journal {
       const { bytesWritten } = await this.handle.write(buf, offset, buf.length - offset);
       offset += bytesWritten;
     }
+    if (DSYNC === undefined) await this.handle.datasync();
     this.bytes += buf.length;
   }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { openFileStore, type FileStoreOptions } from '../../store/file/index.js';
@@ -129,4 +129,22 @@ t.test('a crash between the two renames of a compaction: the older journal is ig
   writeFileSync(join(dir, 'store.snapshot.tmp'), 'left over');
   const store = await reopened(t, dir);
   t.same(await observe(store), compacted, 'the snapshot holds it all, the stale journal is not replayed twice');
+});
+
+t.test('the journal is opened O_DSYNC: a write returns only once it is durable', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const dir = tempDir(t);
+  const store = await openFileStore(dir);
+  t.teardown(() => store.close());
+  const journal = join(dir, 'store.journal');
+  const fd = readdirSync('/proc/self/fd').find((n) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${n}`) === journal;
+    } catch {
+      return false;
+    }
+  });
+  t.ok(fd, 'the journal is open');
+  const flags = Number.parseInt(/^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+  t.equal(flags & constants.O_DSYNC, constants.O_DSYNC, 'O_DSYNC set');
+  t.equal(flags & constants.O_APPEND, constants.O_APPEND, 'O_APPEND set');
 });
