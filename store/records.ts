@@ -1,7 +1,7 @@
 import { revocationReasons, type RevocationReason } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
 import { tokenMatches } from './secrets.js';
-import type { ApiRole, AuditInput, CertificateRecord, DeviceRecord, DeviceStatus, NewDevice, StoreEventType } from './types.js';
+import type { ApiRole, AuditInput, CertificateRecord, DeviceRecord, DeviceStatus, NewDevice, RekeyRequestClaim, StoreEventType } from './types.js';
 
 /**
  * What both store backends share: the stored shape of records, their JSON encoding,
@@ -156,6 +156,16 @@ export function assertDeviceId(id: unknown): asserts id is string {
 export function assertDeviceIds(ids: readonly unknown[], max: number): void {
   if (!Array.isArray(ids) || ids.length > max) invalid(`batch of ${ids?.length} (max ${max})`);
   for (const id of ids) assertDeviceId(id);
+}
+
+/** A claim batch: ids and nonces of 1..256 characters, at most grantBatchMax, a TTL of 1 ms to 1 h. */
+export function assertRequestClaims(requests: readonly RekeyRequestClaim[], ttlMs: number): void {
+  if (!Array.isArray(requests) || requests.length > limits.grantBatchMax) invalid(`batch of ${requests?.length} (max ${limits.grantBatchMax})`);
+  for (const r of requests) {
+    assertText('requester id', r?.id);
+    assertText('nonce', r.nonce);
+  }
+  if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > 3_600_000) invalid(`ttlMs must be an integer in 1..3600000, got ${ttlMs}`);
 }
 
 export function assertSerial(serial: unknown): asserts serial is string {

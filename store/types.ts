@@ -100,6 +100,12 @@ export interface AuditPage {
   readonly nextCursor: string | undefined;
 }
 
+/** A rekey request as a KDC replica claims it: the requester (device or consumer id) and its nonce. */
+export interface RekeyRequestClaim {
+  readonly id: string;
+  readonly nonce: string;
+}
+
 export type StoreEvent =
   | { readonly type: 'revoked'; readonly subject: string; readonly serials: string[]; readonly reason: RevocationReason; readonly at: string }
   | { readonly type: 'rotated'; readonly epoch: number; readonly activatesAt: string }
@@ -178,6 +184,13 @@ export interface Store {
   listUnacked(epoch: number, limit?: number): Promise<string[]>;
   /** Devices granted in `epoch`, acknowledged or not (the KDC's view of who was online in it after a restart). */
   listGranted(epoch: number, limit?: number): Promise<string[]>;
+  /**
+   * Claims rekey requests for answering, so that of several KDC replicas that all receive one request
+   * exactly one answers it: the first claim of an (id, nonce) wins for `ttlMs`, and every other claim
+   * of it in that time (another replica's, or the same replica's for a redelivered request) loses.
+   * Returns the ids this call won. Kept only for `ttlMs`, never journaled.
+   */
+  claimRekeyRequests(requests: readonly RekeyRequestClaim[], ttlMs: number): Promise<Set<string>>;
 
   // API tokens (REST bearer tokens; only a hash is kept)
   createApiToken(input: { id: string; secret: string; role: ApiRole; label?: string }, actor: string): Promise<ApiTokenRecord>;

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
-import { encodeJson, publishableEventTypes } from '../records.js';
+import { assertRequestClaims, encodeJson, publishableEventTypes } from '../records.js';
 import type {
-  ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, Store, StoreEvent, StoreEventType,
+  ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, RekeyRequestClaim, Store, StoreEvent, StoreEventType,
 } from '../types.js';
 import * as access from './access.js';
+import { RequestClaims } from './claims.js';
 import * as certificates from './certificates.js';
 import type { FileContext } from './context.js';
 import * as devices from './devices.js';
@@ -24,6 +25,7 @@ export class FileStore implements Store {
   private closed = false;
   private readonly events = new EventEmitter().setMaxListeners(0);
   private readonly ctx: FileContext;
+  private readonly claims = new RequestClaims();
 
   constructor(
     readonly url: string,
@@ -74,6 +76,11 @@ export class FileStore implements Store {
   async epochProgress(epoch: number) { return keys.epochProgress(this.ctx, epoch); }
   async listUnacked(epoch: number, limit?: number) { return keys.listUnacked(this.ctx, epoch, limit); }
   async listGranted(epoch: number, limit?: number) { return keys.listGranted(this.ctx, epoch, limit); }
+  async claimRekeyRequests(requests: readonly RekeyRequestClaim[], ttlMs: number) {
+    assertRequestClaims(requests, ttlMs);
+    this.checkOpen();
+    return this.claims.claim(requests, ttlMs, Date.now());
+  }
 
   async createApiToken(input: { id: string; secret: string; role: ApiRole; label?: string }, actor: string) {
     return access.createApiToken(this.ctx, input, actor);

@@ -1,7 +1,7 @@
 import { FleetkeyError } from '../../errors/index.js';
-import { assertDeviceId, assertDeviceIds, assertEpoch, decodeJson, encodeJson, limits, pageLimit } from '../records.js';
+import { assertDeviceId, assertDeviceIds, assertEpoch, assertRequestClaims, decodeJson, encodeJson, limits, pageLimit } from '../records.js';
 import { openEpochSecret, sealNextEpochSecret } from '../secrets.js';
-import type { EpochProgress, EpochRecord, StoreEvent } from '../types.js';
+import type { EpochProgress, EpochRecord, RekeyRequestClaim, StoreEvent } from '../types.js';
 import { execAll, type RedisContext } from './context.js';
 
 
@@ -122,6 +122,22 @@ export async function nextGrants(ctx: RedisContext, deviceIds: readonly string[]
   );
   const granted = results.flat();
   return new Map(ids.map((id, i) => [id, granted[i]!]));
+}
+
+/** Each claim is a SET NX PX of its own key: the first replica's SET takes it, later ones find it there. */
+export async function claimRekeyRequests(ctx: RedisContext, requests: readonly RekeyRequestClaim[], ttlMs: number): Promise<Set<string>> {
+  assertRequestClaims(requests, ttlMs);
+  const answers = await Promise.all(chunks(requests, SCRIPT_CHUNK).map((part) =>
+    ctx.run('claimRekeyRequests', (r) => {
+      const pipeline = r.pipeline();
+      for (const { id, nonce } of part) pipeline.set(ctx.keys.rekeyClaim(id, nonce), '1', 'PX', ttlMs, 'NX');
+      return execAll(pipeline.exec());
+    })));
+  const won = new Set<string>();
+  answers.flat().forEach((answer, i) => {
+    if (answer === 'OK') won.add(requests[i]!.id);
+  });
+  return won;
 }
 
 /** Acks of grants never issued are ignored; an ack keeps the highest grant acknowledged. */

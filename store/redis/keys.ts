@@ -67,6 +67,11 @@ export class Keys {
     return `${this.prefix}acks:${epoch}`;
   }
 
+  /** String with a TTL: a KDC replica has claimed this rekey request (ids and nonces hold no "/"). */
+  rekeyClaim(id: string, nonce: string): string {
+    return `${this.prefix}rekey-claim:${id}/${nonce}`;
+  }
+
   apiTokenById(id: string): string {
     return `${this.prefix}api-token:${id}`;
   }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
-import type { ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, Store, StoreEvent, StoreEventType } from '../types.js';
+import type { ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, RekeyRequestClaim, Store, StoreEvent, StoreEventType } from '../types.js';
 import { publishableEventTypes } from '../records.js';
 import * as access from './access.js';
 import * as certificates from './certificates.js';
@@ -63,6 +63,7 @@ export class RedisStore implements Store {
   async epochProgress(epoch: number) { return epochs.epochProgress(this.ctx, epoch); }
   async listUnacked(epoch: number, limit?: number) { return epochs.listUnacked(this.ctx, epoch, limit); }
   async listGranted(epoch: number, limit?: number) { return epochs.listGranted(this.ctx, epoch, limit); }
+  async claimRekeyRequests(requests: readonly RekeyRequestClaim[], ttlMs: number) { return epochs.claimRekeyRequests(this.ctx, requests, ttlMs); }
 
   async createApiToken(input: { id: string; secret: string; role: ApiRole; label?: string }, actor: string) {
     return access.createApiToken(this.ctx, input, actor);

@@ -105,4 +105,22 @@ export function keysContract(t: Test, open: OpenStore): void {
     await refuses(t, store.epochProgress(3), 'EPOCH_NOT_FOUND', 'progress of an unknown epoch');
     await refuses(t, store.listUnacked(3), 'EPOCH_NOT_FOUND', 'unacked of an unknown epoch');
   });
+
+  t.test('claims rekey requests: the first claim of an (id, nonce) wins until it expires', async (t) => {
+    const store = await open(t);
+    const first = await store.claimRekeyRequests([{ id: 'dev-1', nonce: 'n-1' }, { id: 'consumer-a', nonce: 'n-2' }], 300);
+    t.same([...first].sort(), ['consumer-a', 'dev-1'], 'both won by the first caller');
+    const again = await Promise.all([1, 2, 3].map(() => store.claimRekeyRequests([{ id: 'dev-1', nonce: 'n-1' }], 300)));
+    t.same(again.map((won) => won.size), [0, 0, 0], 'a claimed request is not won again, however many ask at once');
+    const race = await Promise.all([1, 2, 3, 4].map(() => store.claimRekeyRequests([{ id: 'dev-2', nonce: 'n-9' }], 300)));
+    t.equal(race.filter((won) => won.has('dev-2')).length, 1, 'of concurrent first claims exactly one wins');
+    t.same([...(await store.claimRekeyRequests([{ id: 'dev-1', nonce: 'n-3' }], 300))], ['dev-1'], 'another nonce is another request');
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    t.same([...(await store.claimRekeyRequests([{ id: 'dev-1', nonce: 'n-1' }], 300))], ['dev-1'], 'claimable again once expired');
+    t.same([...(await store.claimRekeyRequests([], 300))], [], 'an empty batch wins nothing');
+    await refuses(t, store.claimRekeyRequests([{ id: '', nonce: 'n' }], 300), 'STORE_INPUT_INVALID', 'empty id');
+    await refuses(t, store.claimRekeyRequests([{ id: 'dev-1', nonce: 'x'.repeat(300) }], 300), 'STORE_INPUT_INVALID', 'nonce too long');
+    await refuses(t, store.claimRekeyRequests([{ id: 'dev-3', nonce: 'n' }], 0), 'STORE_INPUT_INVALID', 'ttl 0');
+    t.same([...(await store.claimRekeyRequests([{ id: 'dev-3', nonce: 'n' }], 300))], ['dev-3'], 'a refused batch claimed nothing');
+  });
 }
