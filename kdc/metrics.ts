@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 /** The KDC's Prometheus metrics (names prefixed `fleetkey_kdc_`). */
 export interface KdcMetrics {
   readonly registry: Registry;
-  /** Grants by kind (request, rotation, epoch) and outcome (issued, refused, failed). */
+  /** Grants by kind (request, rotation, epoch) and outcome (issued, refused, failed, answered-elsewhere). */
   readonly grants: Counter<'kind' | 'outcome'>;
   /** Refused rekey requests by reason (unknown, revoked, no-certificate, consumer-unknown, rate-limited, malformed). */
   readonly refusals: Counter<'reason'>;

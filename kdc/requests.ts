@@ -45,6 +45,12 @@ export class RequestLimiter {
 }
 
 /**
+ * How long a claimed request stays claimed. A device that gets no answer asks again with a fresh
+ * nonce, so this only has to outlast the other replicas' copies of a request and its redeliveries.
+ */
+const REQUEST_CLAIM_MS = 60_000;
+
+/**
  * Device rekey requests (DESIGN.md "Session keys", step 2), gathered for `requestBatchMs` so that a
  * reconnect storm costs one store call per batch, not one per device; batches run one at a time.
  */
@@ -91,12 +97,21 @@ export class DeviceRequests {
     });
   }
 
-  /** issueGrant for a batch: check each device, take grant numbers, build, publish. */
+  /**
+   * issueGrant for a batch: claim each request (with several replicas, or a redelivered request, one
+   * answer per request), check each device, take grant numbers, build, publish.
+   */
   async #serve(batch: ReadonlyArray<readonly [string, string]>): Promise<void> {
     const { ctx } = this;
     const epoch = ctx.epochs.current;
     if (!epoch) return;
-    const checked = await Promise.all(batch.map(([deviceId, nonce]) => this.#check(deviceId, nonce)));
+    const won = await ctx.store.claimRekeyRequests(batch.map(([id, nonce]) => ({ id, nonce })), REQUEST_CLAIM_MS);
+    const mine = batch.filter(([deviceId]) => won.has(deviceId));
+    if (mine.length < batch.length) {
+      ctx.metrics.grants.inc({ kind: 'request', outcome: 'answered-elsewhere' }, batch.length - mine.length);
+      ctx.log.debug({ event: 'rekey-requests-answered-elsewhere', count: batch.length - mine.length }, 'requests claimed by another KDC replica or already answered');
+    }
+    const checked = await Promise.all(mine.map(([deviceId, nonce]) => this.#check(deviceId, nonce)));
     const targets = checked.filter((t): t is DeviceTarget => t !== undefined);
     await buildAndPublish(ctx, await prepareGrants(ctx, epoch, targets, 'request'));
   }

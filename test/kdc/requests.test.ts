@@ -38,6 +38,21 @@ t.test('ok/ a request gets a grant that echoes its nonce, with K = HKDF(S_e, D, 
   t.equal(kdc.connectedDevices(), 1);
 });
 
+t.test('ok/ a request delivered twice (a QoS 1 redelivery) is answered once', async (t) => {
+  const fleet = await testFleet(t);
+  const r = rig(fleet, await startBroker(t, fleet));
+  const kdc = await startKdc(t, r);
+  const device = await SimDevice.connect(t, r, 'dev-twice', await enrolledDevice(fleet, 'dev-twice'), { request: false });
+  const body = device.keyring.newRequest();
+  device.client.publish(deviceTopics.rekeyRequest('dev-twice'), body, { qos: 1 });
+  await device.next();
+  device.client.publish(deviceTopics.rekeyRequest('dev-twice'), body, { qos: 1 });
+  await sleep(500);
+  t.equal(device.received.length, 1, 'one grant for the one request');
+  const copies = (await kdc.metrics.grants.get()).values.find((v) => v.labels.outcome === 'answered-elsewhere')?.value;
+  t.equal(copies, 1, 'the copy is counted as answered elsewhere');
+});
+
 t.test('fail/ refused requests get no grant, a metric and (but for floods and garbage) an audit entry', async (t) => {
   const fleet = await testFleet(t);
   // The broker keeps its own store, so that revoked devices can still reach the KDC: this exercises the KDC's checks, not the broker's.
