@@ -158,12 +158,18 @@ export function assertDeviceIds(ids: readonly unknown[], max: number): void {
   for (const id of ids) assertDeviceId(id);
 }
 
-/** A claim batch: ids and nonces of 1..256 characters, at most grantBatchMax, a TTL of 1 ms to 1 h. */
+/** A rekey request's nonce as the protocol writes it: base64url (so it never holds a key separator). */
+const NONCE = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * A claim batch: at most grantBatchMax requests, each a device or service client id (the device id
+ * form) with a base64url nonce; a TTL of 1 ms to 1 h.
+ */
 export function assertRequestClaims(requests: readonly RekeyRequestClaim[], ttlMs: number): void {
   if (!Array.isArray(requests) || requests.length > limits.grantBatchMax) invalid(`batch of ${requests?.length} (max ${limits.grantBatchMax})`);
   for (const r of requests) {
-    assertText('requester id', r?.id);
-    assertText('nonce', r.nonce);
+    if (!isDeviceId(r?.id)) invalid(`requester id ${JSON.stringify(String(r?.id)).slice(0, 80)}`);
+    if (typeof r.nonce !== 'string' || !NONCE.test(r.nonce)) invalid('nonce must be 1..128 base64url characters');
   }
   if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > 3_600_000) invalid(`ttlMs must be an integer in 1..3600000, got ${ttlMs}`);
 }

@@ -67,7 +67,7 @@ export class Keys {
     return `${this.prefix}acks:${epoch}`;
   }
 
-  /** String with a TTL: a KDC replica has claimed this rekey request (ids and nonces hold no "/"). */
+  /** String with a TTL: a KDC replica has claimed this rekey request (assertRequestClaims: no "/" in either part). */
   rekeyClaim(id: string, nonce: string): string {
     return `${this.prefix}rekey-claim:${id}/${nonce}`;
   }

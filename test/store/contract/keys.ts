@@ -119,7 +119,9 @@ export function keysContract(t: Test, open: OpenStore): void {
     t.same([...(await store.claimRekeyRequests([{ id: 'dev-1', nonce: 'n-1' }], 300))], ['dev-1'], 'claimable again once expired');
     t.same([...(await store.claimRekeyRequests([], 300))], [], 'an empty batch wins nothing');
     await refuses(t, store.claimRekeyRequests([{ id: '', nonce: 'n' }], 300), 'STORE_INPUT_INVALID', 'empty id');
-    await refuses(t, store.claimRekeyRequests([{ id: 'dev-1', nonce: 'x'.repeat(300) }], 300), 'STORE_INPUT_INVALID', 'nonce too long');
+    await refuses(t, store.claimRekeyRequests([{ id: 'dev-1', nonce: 'x'.repeat(129) }], 300), 'STORE_INPUT_INVALID', 'nonce too long');
+    await refuses(t, store.claimRekeyRequests([{ id: 'dev/1', nonce: 'n' }], 300), 'STORE_INPUT_INVALID', 'an id that is not a client id');
+    await refuses(t, store.claimRekeyRequests([{ id: 'dev-1', nonce: 'n/1' }], 300), 'STORE_INPUT_INVALID', 'a nonce that is not base64url');
     await refuses(t, store.claimRekeyRequests([{ id: 'dev-3', nonce: 'n' }], 0), 'STORE_INPUT_INVALID', 'ttl 0');
     t.same([...(await store.claimRekeyRequests([{ id: 'dev-3', nonce: 'n' }], 300))], ['dev-3'], 'a refused batch claimed nothing');
   });
