@@ -130,6 +130,13 @@ export function validateDeviceCsr(csr: ParsedCsr, expectedDeviceId: string): voi
   }
 }
 
+/** A device's request: parsed, its signature verified, and its CN exactly `deviceId` (parseCsr's and validateDeviceCsr's refusals). */
+export function parseDeviceCsr(input: Buffer | string, deviceId: string): ParsedCsr {
+  const parsed = parseCsr(input);
+  validateDeviceCsr(parsed, deviceId);
+  return parsed;
+}
+
 /** Parse, validate, issue: a device certificate for the request's key and nothing else it asks for. */
 export function issueFromCsr(
   ca: FleetCa,
@@ -137,7 +144,5 @@ export function issueFromCsr(
   deviceId: string,
   opts: { readonly lifetimeDays?: number; readonly now?: Date } = {},
 ): IssuedCertificate {
-  const parsed = parseCsr(csr);
-  validateDeviceCsr(parsed, deviceId);
-  return issueDeviceCertificate(ca, { deviceId, publicKey: parsed, ...opts });
+  return issueDeviceCertificate(ca, { deviceId, publicKey: parseDeviceCsr(csr, deviceId), ...opts });
 }

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { isFleetkeyError, type ErrorCode } from '../errors/index.js';
 import { toIssuedCertificate } from './certificate.js';
-import { parseCsr, validateDeviceCsr } from './csr.js';
+import { parseDeviceCsr } from './csr.js';
 import { issueDeviceCertificate } from './issue.js';
 import type { KeyType } from './keys.js';
 import type { FleetCa } from './types.js';
@@ -23,16 +23,16 @@ export interface IssuingWorkerData {
   readonly issuingKey: KeyObject;
 }
 
-interface TaskBase {
-  readonly id: number;
+interface Subject {
   readonly deviceId: string;
   readonly lifetimeDays: number;
 }
 
 /** A device's PKCS#10 request (its CN must be the device id), or a public key made here. */
-export type IssueTask =
-  | (TaskBase & { readonly csr: Uint8Array | string })
-  | (TaskBase & { readonly spki: Uint8Array; readonly keyType: KeyType });
+export type IssueRequest = (Subject & { readonly csr: Uint8Array | string }) | (Subject & { readonly spki: Uint8Array; readonly keyType: KeyType });
+
+/** A request as posted to a worker, numbered so that its answer finds its caller. */
+export type IssueTask = IssueRequest & { readonly id: number };
 
 /** What crosses back: Buffers arrive as plain Uint8Arrays, so each is a standalone copy. */
 export interface IssuedParts {
@@ -54,14 +54,9 @@ export const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer,
 /** One task, on whichever thread calls it; a refusal is returned, never thrown. */
 export function runIssueTask(ca: FleetCa, task: IssueTask): IssueReply {
   try {
-    let subject: { spki: Buffer; keyType: KeyType };
-    if ('csr' in task) {
-      const csr = parseCsr(typeof task.csr === 'string' ? task.csr : asBuffer(task.csr));
-      validateDeviceCsr(csr, task.deviceId);
-      subject = csr;
-    } else {
-      subject = { spki: asBuffer(task.spki), keyType: task.keyType };
-    }
+    const subject: { spki: Buffer; keyType: KeyType } = 'csr' in task
+      ? parseDeviceCsr(typeof task.csr === 'string' ? task.csr : asBuffer(task.csr), task.deviceId)
+      : { spki: asBuffer(task.spki), keyType: task.keyType };
     const issued = issueDeviceCertificate(ca, { deviceId: task.deviceId, publicKey: subject, lifetimeDays: task.lifetimeDays });
     const { serial, notBefore, notAfter } = issued;
     // Copies: a view into a pooled Buffer would take the whole pool along through postMessage.

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FleetkeyError } from '../errors/index.js';
 import { transferredCertificate } from './certificate.js';
-import { asBuffer, ISSUING_WORKER, runIssueTask, type IssueReply, type IssueTask, type IssuingWorkerData } from './issuing-worker.js';
+import { asBuffer, ISSUING_WORKER, runIssueTask, type IssueReply, type IssueRequest, type IssueTask, type IssuingWorkerData } from './issuing-worker.js';
 import type { KeyType } from './keys.js';
 import type { FleetCa, IssuedCertificate } from './types.js';
 
@@ -34,8 +34,6 @@ interface Slot {
   worker: Worker;
   readonly pending: Map<number, Pending>;
 }
-
-type TaskInput = IssueTask extends infer T ? (T extends IssueTask ? Omit<T, 'id'> : never) : never;
 
 function settle(reply: IssueReply, pending: Pending): void {
   if ('refusal' in reply) {
@@ -85,10 +83,10 @@ export class IssuingWorkers {
     }));
   }
 
-  #submit(input: TaskInput): Promise<DeviceIssue> {
+  #submit(request: IssueRequest): Promise<DeviceIssue> {
     if (this.#closed) return Promise.reject(new FleetkeyError('INTERNAL', 'issuing workers closed'));
     const id = this.#nextId++;
-    const task = { ...input, id } as IssueTask;
+    const task: IssueTask = { ...request, id };
     return new Promise((resolve, reject) => {
       if (this.#slots.length === 0) {
         settle(runIssueTask(this.#ca, task), { resolve, reject });

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { parseCsr, validateDeviceCsr, type ParsedCsr } from '../certs/csr.js';
+import { parseDeviceCsr, type ParsedCsr } from '../certs/csr.js';
 import type { DeviceIssue, IssuingWorkers } from '../certs/issuing-workers.js';
 import { generateDeviceKey, generateDeviceKeyAsync, type KeyType } from '../certs/keys.js';
 import type { FleetCa, IssuedCertificate } from '../certs/types.js';
@@ -23,9 +23,7 @@ function requestBody(body: Buffer | string | undefined): Buffer | string {
  * accept, and the CN is exactly `deviceId` (CSR_* / KEY_UNSUPPORTED codes, 400). Nothing else it asks for counts.
  */
 export function readDeviceCsr(body: Buffer | string | undefined, deviceId: string): ParsedCsr {
-  const csr = parseCsr(requestBody(body));
-  validateDeviceCsr(csr, deviceId);
-  return csr;
+  return parseDeviceCsr(requestBody(body), deviceId);
 }
 
 /**
