@@ -1,5 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { FleetkeyError } from '../errors/index.js';
+import { generateDeviceKey } from './keys.js';
 import { builtCertificate, keyIdentifier } from './certificate.js';
 import { OID } from './oids.js';
 import { basicConstraints, caKeyUsage, distinguishedName, subjectKeyIdentifier } from './profile.js';
@@ -42,7 +42,7 @@ export function createFleetCa(opts: CreateFleetCaOptions): FleetCa {
   const rootCurve = opts.rootCurve ?? ROOT_CURVES[0];
   if (!ROOT_CURVES.includes(rootCurve)) throw new FleetkeyError('CONFIG_INVALID', `root curve ${JSON.stringify(rootCurve)}: one of ${ROOT_CURVES.join(', ')}`);
   const now = opts.now ?? new Date();
-  const root = generateKeyPairSync('ec', { namedCurve: rootCurve });
+  const root = generateDeviceKey(rootCurve === 'P-256' ? 'ec-p256' : 'ec-p384');
   const rootName = distinguishedName([[OID.organizationName, opts.name], [OID.commonName, `${opts.name} Root CA`]]);
   const rootSpki = root.publicKey.export({ type: 'spki', format: 'der' });
   const rootKeyId = keyIdentifier(rootSpki);
@@ -58,7 +58,7 @@ export function createFleetCa(opts: CreateFleetCaOptions): FleetCa {
     extensions: [basicConstraints(true), caKeyUsage, subjectKeyIdentifier(rootKeyId)],
   });
 
-  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const issuing = generateDeviceKey('ec-p256');
   const issuingName = distinguishedName([[OID.organizationName, opts.name], [OID.commonName, `${opts.name} Issuing CA`]]);
   const issuingSpki = issuing.publicKey.export({ type: 'spki', format: 'der' });
   const issuingValidity = validityWindow(now, opts.issuingLifetimeDays ?? 1825, rootValidity.notAfter);

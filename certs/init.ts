@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { FleetkeyError } from '../errors/index.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -7,6 +7,7 @@ import { createFleetCa, saveFleetCa, type RootCurve } from './ca.js';
 import { buildRootCrl, readCrl, type BuiltCrl } from './crl.js';
 import { SERVICE_ROLES } from './identity.js';
 import { issueServerCertificate, issueServiceCertificate } from './issue.js';
+import { generateDeviceKey } from './keys.js';
 import type { FleetCa, IssuedCertificate, ServiceRole } from './types.js';
 
 export interface InitOptions {
@@ -163,7 +164,7 @@ function makePrivateDir(path: string): void {
 /** Write-then-rename: readers never see a half-written file, and the mode holds even when replacing. */
 
 function keyPair(): { publicKey: KeyObject; privateKey: KeyObject } {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return generateDeviceKey('ec-p256');
 }
 
 function pkcs8(key: KeyObject): string {
