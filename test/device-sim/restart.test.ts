@@ -97,8 +97,11 @@ t.test('fleetkey up killed and restarted: every device is back within 30 s, re-k
   const connects = events.slice(before).filter((e): e is Extract<SimEvent, { type: 'connected' }> => e.type === 'connected').map((e) => e.deviceId);
   t.same(new Set(connects).size, DEVICES, 'every device reconnected');
 
+  const openedBefore = opened.length;
   tail = startTail(t, dir, up.url, opened);
-  await new Promise((resolve) => setTimeout(resolve, 3000)); // tail asks for its epoch grant, then subscribes
+  // tail asks for its epoch grant, then subscribes: wait until it opens messages again (a fixed 3 s was too short under CI load).
+  await until(() => opened.length > openedBefore, 30_000, 'fleetkey tail opening messages after the restart');
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const from = events.length;
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const to = events.length;
