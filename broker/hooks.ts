@@ -14,6 +14,11 @@ export interface HookContext {
   readonly metrics: BrokerMetrics;
   readonly log: Logger;
   readonly keepalive: { readonly min: number; readonly max: number };
+  /**
+   * A device connected with certificate `serial`: if that is a re-enrollment's pending certificate,
+   * supersede the one it replaces (store/succession.ts). Returns the serials revoked.
+   */
+  readonly confirmFirstUse: (deviceId: string, serial: string) => Promise<string[]>;
 }
 
 /** CONNACK return codes of MQTT 3.1.1 §3.2.2.3 that the broker uses. */
@@ -64,8 +69,22 @@ export function securityHooks(ctx: HookContext): Pick<AedesOptions, 'preConnect'
       if (will && !mayPublish(principal, will.topic, Boolean(will.retain))) {
         return done(refused(client, 'will', `will topic "${will.topic}" is not allowed`), false);
       }
-      ctx.sessions.add(client, principal, peer.serial, peer.notAfter);
-      done(null, true);
+      const admit = () => {
+        if ((client.conn as TLSSocket).destroyed) return done(null, false); // gone while the store answered
+        ctx.sessions.add(client, principal, peer.serial, peer.notAfter);
+        done(null, true);
+      };
+      if (principal.kind !== 'device') return admit();
+      // Awaited before CONNACK, so that a KDC answering the device's next request sees the new key.
+      ctx.confirmFirstUse(principal.id, peer.serial).then(
+        (superseded) => {
+          if (superseded.length === 0) return;
+          ctx.metrics.superseded.inc(superseded.length);
+          ctx.log.info({ event: 'certificate-first-use', clientId: client.id, serial: peer.serial, superseded }, 'first use of a re-enrolled certificate; superseded the old one');
+        },
+        // The connection is still let in: the old certificate stays valid, and the next connect tries again.
+        (err: unknown) => ctx.log.warn({ event: 'first-use-failed', clientId: client.id, serial: peer.serial, err }, 'could not record the first use of a re-enrolled certificate'),
+      ).finally(admit);
     },
 
     authorizePublish(client, packet, done) {

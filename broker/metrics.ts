@@ -22,6 +22,11 @@ export function createBrokerMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    superseded: new Counter({
+      name: 'fleetkey_broker_certificates_superseded_total',
+      help: 'Certificates revoked as superseded when a device first connected with the certificate that replaced them',
+      registers: [registry],
+    }),
     revocationToKick: new Histogram({
       name: 'fleetkey_broker_revocation_to_kick_seconds',
       help: 'From a revocation being recorded to the revoked session being closed',

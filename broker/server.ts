@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import { Aedes } from 'aedes';
 import { RevocationCache } from '../store/revocation-cache.js';
+import { confirmConnectUse } from '../store/succession.js';
 import { securityHooks } from './hooks.js';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
 import { resolveBrokerOptions, type BrokerOptionsInput, type BrokerTls } from './options.js';
@@ -37,7 +38,10 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     ...(opts.cluster ? { mq: opts.cluster.mq, persistence: opts.cluster.persistence } : {}),
     queueLimit: opts.queueLimit,
     maxInflightInbound: opts.maxInflightMessages,
-    ...securityHooks({ sessions, revocations, metrics, log, keepalive: opts.keepalive }),
+    ...securityHooks({
+      sessions, revocations, metrics, log, keepalive: opts.keepalive,
+      confirmFirstUse: (deviceId, serial) => confirmConnectUse(opts.store, deviceId, serial, (s) => revocations.isRevoked(s), `device:${deviceId}`),
+    }),
   });
   aedes.on('clientReady', (client) => {
     metrics.connects.inc();

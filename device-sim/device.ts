@@ -223,10 +223,9 @@ export class SimDevice {
   }
 
   /**
-   * EST simplereenroll, then reconnect with the new certificate (and a fresh TLS session). The
-   * provisioner supersedes the old certificate before it answers, and the broker cuts sessions opened
-   * with it at once: so while the request is out, a lost connection waits for the answer instead of
-   * reconnecting with a certificate that may already be revoked.
+   * EST simplereenroll, then reconnect with the new certificate (and a fresh TLS session), whose
+   * first CONNECT supersedes the old one (store/succession.ts). While the request is out, a lost
+   * connection waits for the answer rather than reconnecting with the old certificate.
    */
   async #renew(): Promise<void> {
     this.#renewal = undefined;

@@ -3,6 +3,7 @@ import { identityFromCertificate } from '../certs/identity.js';
 import { pemBlocks } from '../certs/pem.js';
 import { FleetkeyError } from '../errors/index.js';
 import type { RevocationCache } from '../store/revocation-cache.js';
+import { certificateInUse } from '../store/succession.js';
 import type { CertificateRecord, Store } from '../store/types.js';
 
 /** A recipient of a grant: the key of its current certificate. */
@@ -13,9 +14,10 @@ export interface Recipient {
 }
 
 /**
- * Whose key a grant is encrypted to (DESIGN.md: "the public key of the device's current certificate").
- * A current certificate is recorded in the store for the subject, valid now and not revoked; of
- * several (a re-enrollment), the one issued last.
+ * Whose key a grant is encrypted to (DESIGN.md: "the public key of the device's current certificate"):
+ * the certificate in use (store/succession.ts) — recorded for the subject, valid now, not revoked;
+ * after a re-enrollment the new one only from its first use, since until then the device may not
+ * have it.
  *
  * Consumers: the broker binds a service's client id only to its role, so the client id `C` names the
  * certificate by convention — its CN is `C` (`<role>-<name>`, certs/issue.ts). The KDC knows consumer
@@ -60,12 +62,7 @@ export class CertificateDirectory {
   }
 
   #current(records: readonly CertificateRecord[]): Recipient | undefined {
-    const now = this.clock();
-    let best: CertificateRecord | undefined;
-    for (const c of records) {
-      if (this.revocations.isRevoked(c.serial) || c.notBefore.getTime() > now || c.notAfter.getTime() <= now) continue;
-      if (!best || c.issuedAt.getTime() >= best.issuedAt.getTime()) best = c;
-    }
-    return best && { serial: best.serial, spki: best.spki };
+    const current = certificateInUse(records, (serial) => this.revocations.isRevoked(serial), this.clock());
+    return current && { serial: current.serial, spki: current.spki };
   }
 }

@@ -71,7 +71,7 @@ export async function estRoutes(app: FastifyInstance, ctx: EstRoutesContext): Pr
   // §4.2.2: renewal or re-key with the current certificate over mutual TLS.
   app.post('/simplereenroll', async (request, reply) => {
     const attempt = newAttempt('simplereenroll', request);
-    const issued = await guard.run(attempt, async () => {
+    const { issued, superseded } = await guard.run(attempt, async () => {
       guard.limitIp(attempt);
       const presented = trustedClientCertificate(request.raw.socket as TLSSocket);
       const deviceId = deviceIdentity(presented);
@@ -80,7 +80,7 @@ export async function estRoutes(app: FastifyInstance, ctx: EstRoutesContext): Pr
       guard.limitDevice(attempt, deviceId);
       return reenrollWithCertificate(deps, deviceId, presented, body(request));
     });
-    ctx.metrics.revocations.inc({ reason: 'superseded' });
+    if (superseded.length > 0) ctx.metrics.revocations.inc({ reason: 'superseded' }, superseded.length);
     return sendBase64(reply, CERTS_ONLY, issuedBody(issued));
   });
 

@@ -2,8 +2,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { identityFromCertificate } from '../certs/identity.js';
 import type { IssuedCertificate } from '../certs/types.js';
-import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
+import { FleetkeyError } from '../errors/index.js';
 import type { RevocationCache } from '../store/revocation-cache.js';
+import { certificateInUse, confirmFirstUse, pendingPredecessor, pendingSuccessors, supersede } from '../store/succession.js';
 import type { CertificateRecord, Store } from '../store/types.js';
 import type { EnrollDeps } from './enroll.js';
 import { certificateRecord, issueFromRequest } from './issuance.js';
@@ -35,40 +36,57 @@ export function deviceIdentity(certificate: X509Certificate): string {
   return identity.id;
 }
 
-/** The store's record of `presented`, if it is the device's newest certificate, unexpired and unrevoked, of an active device. */
-async function currentCertificate(deps: ReenrollDeps, deviceId: string, presented: X509Certificate): Promise<CertificateRecord> {
+/** What a re-enrollment found out about the presented certificate. */
+interface Presented {
+  readonly record: CertificateRecord;
+  readonly records: readonly CertificateRecord[];
+}
+
+/**
+ * The store's record of `presented`, if it is the active device's certificate in use, or a pending
+ * successor of it (store/succession.ts), unexpired and unrevoked.
+ */
+async function presentedCertificate(deps: ReenrollDeps, deviceId: string, presented: X509Certificate): Promise<Presented> {
   const serial = presented.serialNumber.toUpperCase();
   const refuse = (why: string): never => {
     throw new FleetkeyError('REENROLL_REFUSED', `${deviceId} with ${serial}: ${why}`);
   };
   const device = await deps.store.getDevice(deviceId);
   if (device?.status !== 'active') refuse(`device is ${device?.status ?? 'unknown'}`);
-  const current = (await deps.store.listCertificates(deviceId)).at(-1);
-  if (current === undefined || current.serial !== serial) refuse(`not the current certificate (${current?.serial ?? 'none'})`);
-  if (current!.fingerprint !== createHash('sha256').update(presented.raw).digest('hex')) refuse('fingerprint differs from the record');
+  const records = await deps.store.listCertificates(deviceId);
+  const record = records.find((c) => c.serial === serial) ?? refuse('not a certificate of this device');
+  if (record.fingerprint !== createHash('sha256').update(presented.raw).digest('hex')) refuse('fingerprint differs from the record');
   if (deps.revocations.isRevoked(serial)) refuse('certificate revoked');
-  if (current!.notAfter.getTime() <= Date.now()) refuse('certificate expired');
-  return current!;
+  const now = Date.now();
+  if (record.notAfter.getTime() <= now) refuse('certificate expired');
+  const isRevoked = (s: string) => deps.revocations.isRevoked(s);
+  const inUse = certificateInUse(records, isRevoked, now);
+  const replaces = pendingPredecessor(record, records, isRevoked, now);
+  if (inUse === undefined || (inUse.serial !== serial && replaces?.serial !== inUse.serial)) {
+    refuse(`not the certificate in use (${inUse?.serial ?? 'none'})`);
+  }
+  return { record, records };
 }
 
 /**
- * Current certificate → CSR for the same device (a new key is fine) → sign → supersede the old
- * certificate (revoked with reason `superseded`: of concurrent attempts with one certificate exactly
- * one gets past this step) → record the new one → audit.
+ * Certificate in use (or its pending successor, whose first use this is) → CSR for the same device (a
+ * new key is fine) → sign → record the new certificate as a pending successor → audit. The presented
+ * certificate stays valid until the new one is first used; successors of it that never were are
+ * revoked now, so at most the newest answer works alongside it. Returns the serials this revoked.
  */
 export async function reenrollWithCertificate(
   deps: ReenrollDeps, deviceId: string, presented: X509Certificate, body: Buffer | undefined,
-): Promise<IssuedCertificate> {
-  const current = await currentCertificate(deps, deviceId, presented);
+): Promise<{ issued: IssuedCertificate; superseded: string[] }> {
+  const { record, records } = await presentedCertificate(deps, deviceId, presented);
   const { issued, spki } = await issueFromRequest(deps.issuer, body, deviceId);
   const actor = `device:${deviceId}`;
-  try {
-    await deps.store.revokeCertificate(current.serial, 'superseded', actor);
-  } catch (err) {
-    if (isFleetkeyError(err, 'CERTIFICATE_ALREADY_REVOKED')) throw new FleetkeyError('REENROLL_REFUSED', `${deviceId}: ${current.serial} superseded meanwhile`);
-    throw err;
-  }
-  await deps.store.recordCertificate(certificateRecord(issued, deviceId, spki));
-  await deps.store.appendAudit({ actor, action: 'device.reenroll', subject: deviceId, detail: { serial: issued.serial, supersedes: current.serial } });
-  return issued;
+  const isRevoked = (s: string) => deps.revocations.isRevoked(s);
+  const now = Date.now();
+  const superseded = [
+    ...(await confirmFirstUse(deps.store, record, records, isRevoked, actor, now)),
+    ...(await supersede(deps.store, pendingSuccessors(record.serial, records, isRevoked, now).map((c) => c.serial), actor)),
+  ];
+  await deps.store.recordCertificate({ ...certificateRecord(issued, deviceId, spki), supersedes: record.serial });
+  await deps.store.appendAudit({ actor, action: 'device.reenroll', subject: deviceId, detail: { serial: issued.serial, supersedes: record.serial } });
+  return { issued, superseded };
 }

@@ -9,7 +9,7 @@ import type { ProvisionerContext } from './context.js';
 import { enrollWithBundle } from './enroll.js';
 import { newDevices, registerBodySchema, registrationIds, type RegisterBody } from './registration.js';
 import { revokeDevice } from './revoke.js';
-import { certificateView, deviceView, revocationView } from './views.js';
+import { certificateViews, deviceView, revocationView } from './views.js';
 
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const;
 const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa'] as const;
@@ -59,7 +59,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: ProvisionerContext
     const device = await store.getDevice(id);
     if (device === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', id);
     const certificates = await store.listCertificates(id);
-    return { ...deviceView(device), certificates: certificates.map((c) => certificateView(c, ctx.revocations)) };
+    return { ...deviceView(device), certificates: certificateViews(certificates, ctx.revocations) };
   });
 
   app.post<{ Params: { id: string }; Body: { token: string; password: string; keyType?: (typeof KEY_TYPES)[number] } }>('/devices/:id/bundle', {

@@ -1,4 +1,5 @@
 import type { RevocationCache } from '../store/revocation-cache.js';
+import { pendingPredecessor } from '../store/succession.js';
 import type { CertificateRecord, DeviceRecord, EpochProgress, EpochRecord, RevocationRecord } from '../store/types.js';
 
 /** The JSON shapes of the REST API: dates as ISO strings, absent values as null. */
@@ -16,16 +17,20 @@ export function deviceView(d: DeviceRecord) {
   };
 }
 
-export function certificateView(c: CertificateRecord, revocations: RevocationCache) {
-  return {
+/** A subject's certificates; `pending`: a re-enrollment's, not used yet (store/succession.ts). */
+export function certificateViews(records: readonly CertificateRecord[], revocations: RevocationCache, now = Date.now()) {
+  const isRevoked = (serial: string) => revocations.isRevoked(serial);
+  return records.map((c) => ({
     serial: c.serial,
     subject: c.subject,
     notBefore: iso(c.notBefore),
     notAfter: iso(c.notAfter),
     fingerprint: c.fingerprint,
     issuedAt: iso(c.issuedAt),
-    revoked: revocations.isRevoked(c.serial),
-  };
+    revoked: isRevoked(c.serial),
+    supersedes: c.supersedes ?? null,
+    pending: pendingPredecessor(c, records, isRevoked, now) !== undefined,
+  }));
 }
 
 export function revocationView(r: RevocationRecord) {

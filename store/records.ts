@@ -228,6 +228,10 @@ export function validateCertificate(c: CertificateRecord): void {
   assertDate('issuedAt', c.issuedAt);
   if (c.notAfter.getTime() < c.notBefore.getTime()) invalid('notAfter is before notBefore');
   if (typeof c.fingerprint !== 'string' || !FINGERPRINT.test(c.fingerprint)) invalid('fingerprint must be lower-case SHA-256 hex');
+  if (c.supersedes !== undefined) {
+    assertSerial(c.supersedes);
+    if (c.supersedes === c.serial) invalid('a certificate cannot supersede itself');
+  }
 }
 
 export function validateAuditInput(entry: AuditInput): void {

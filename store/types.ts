@@ -43,6 +43,11 @@ export interface CertificateRecord {
   /** SHA-256 of the certificate DER, lower-case hex. */
   readonly fingerprint: string;
   readonly issuedAt: Date;
+  /**
+   * A re-enrollment's certificate: the serial it replaces, which stays valid until this one is first
+   * used (store/succession.ts).
+   */
+  readonly supersedes?: string | undefined;
 }
 
 export interface RevocationRecord {

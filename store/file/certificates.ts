@@ -12,6 +12,10 @@ export async function recordCertificate(ctx: FileContext, certificate: Certifica
     if (device === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', certificate.subject);
     if (device.status === 'revoked') throw new FleetkeyError('DEVICE_STATE_CONFLICT', `${certificate.subject} is revoked`);
   }
+  const { supersedes } = certificate;
+  if (supersedes !== undefined && ctx.state.certificates.get(supersedes)?.subject !== certificate.subject) {
+    throw new FleetkeyError('CERTIFICATE_NOT_FOUND', `${supersedes} is no certificate of ${certificate.subject}`);
+  }
   await ctx.commit([{ t: 'cert', c: certificate }]);
 }
 

@@ -22,6 +22,9 @@ if #KEYS == 4 then
   if not status then return refuse('DEVICE_NOT_FOUND', ARGV[5]) end
   if status == 'revoked' then return refuse('DEVICE_STATE_CONFLICT', ARGV[5] .. ' is revoked') end
 end
+if ARGV[6] ~= '' and not redis.call('ZSCORE', KEYS[2], ARGV[6]) then
+  return refuse('CERTIFICATE_NOT_FOUND', ARGV[6] .. ' is no certificate of ' .. ARGV[5])
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
@@ -65,7 +68,7 @@ export async function recordCertificate(ctx: RedisContext, certificate: Certific
   const { serial, subject } = certificate;
   const keyList = [keys.certificates, keys.certificatesOf(subject), keys.expiry];
   if (isDeviceId(subject)) keyList.push(keys.device(subject));
-  await ctx.script('fkRecordCert', keyList, [serial, encodeJson(certificate), certificate.issuedAt.getTime(), certificate.notAfter.getTime(), subject]);
+  await ctx.script('fkRecordCert', keyList, [serial, encodeJson(certificate), certificate.issuedAt.getTime(), certificate.notAfter.getTime(), subject, certificate.supersedes ?? '']);
 }
 
 export async function getCertificate(ctx: RedisContext, serial: string): Promise<CertificateRecord | undefined> {

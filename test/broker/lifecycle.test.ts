@@ -17,6 +17,39 @@ t.test('a session is closed when its certificate expires', async (t) => {
   t.equal(kicks.values.find((v) => v.labels.reason === 'expired')?.value, 1);
 });
 
+t.test('the first connect with a re-enrolled certificate supersedes the old one and closes its sessions', async (t) => {
+  const fleet = await testFleet(t);
+  const b = await startBroker(t, fleet);
+  const token = 'enrollment-token-of-dev1';
+  await fleet.store.registerDevices([{ id: 'dev1', token, tokenExpiresAt: new Date(Date.now() + 60_000) }], 'test');
+  const old = fleet.device('dev1');
+  const { issued } = old;
+  await fleet.store.enrollDevice('dev1', token, {
+    serial: issued.serial, subject: 'dev1', spki: issued.x509.publicKey.export({ type: 'spki', format: 'der' }),
+    notBefore: issued.notBefore, notAfter: issued.notAfter, fingerprint: issued.fingerprint, issuedAt: new Date(),
+  });
+  const next = fleet.device('dev1');
+  await fleet.record('dev1', next, old.issued.serial);
+  const superseded = async () => (await fleet.store.listRevocations()).filter((r) => r.reason === 'superseded').map((r) => r.serial);
+
+  const onOld = await connect(t, b, clientOptions(fleet, old, 'dev1'));
+  t.same(await superseded(), [], 'the old certificate connects while the new one waits for its first use');
+  await onOld.endAsync();
+
+  const observer = await connect(t, b, clientOptions(fleet, fleet.device('dev2'), 'dev2'));
+  const stillOld = await connect(t, b, clientOptions(fleet, old, 'dev1'));
+  const onNew = await connect(t, b, clientOptions(fleet, next, 'dev1'));
+  t.same(await superseded(), [old.issued.serial], 'the first connect with the new certificate supersedes the old one');
+  await closedWithin(stillOld, 1000);
+  t.pass('the session on the old certificate is closed');
+  t.equal((await b.broker.metrics.superseded.get()).values[0]?.value, 1, 'counted');
+  await t.rejects(connect(t, b, clientOptions(fleet, old, 'dev1')), /Not authorized/i, 'the old certificate no longer connects');
+  await onNew.endAsync();
+  await connect(t, b, clientOptions(fleet, next, 'dev1'));
+  t.same(await superseded(), [old.issued.serial], 'a later connect changes nothing');
+  t.ok(observer.connected, 'other devices are untouched');
+});
+
 t.test('TLS material reloads without dropping connected clients', async (t) => {
   const fleet = await testFleet(t);
   let server = fleet.server;

@@ -29,8 +29,8 @@ export interface TestFleet {
   readonly server: { cert: string; key: string };
   device(id: string, opts?: { lifetimeDays?: number; now?: Date }): ClientFiles;
   service(role: ServiceRole, name: string): ClientFiles;
-  /** Records a certificate in the store, as the provisioner does at enrollment. */
-  record(subject: string, files: ClientFiles): Promise<void>;
+  /** Records a certificate in the store, as the provisioner does at enrollment (or re-enrollment: `supersedes`). */
+  record(subject: string, files: ClientFiles, supersedes?: string): Promise<void>;
 }
 
 export async function testFleet(t: Test, name = 'Test Fleet'): Promise<TestFleet> {
@@ -71,10 +71,10 @@ export async function testFleet(t: Test, name = 'Test Fleet'): Promise<TestFleet
       const issued = issueServiceCertificate(ca, { role, name: serviceName, publicKey: keys.publicKey });
       return write(`service-${role}-${issued.serial}`, issued, keys.privateKey);
     },
-    async record(subject, files) {
+    async record(subject, files, supersedes) {
       const { issued } = files;
       const spki = issued.x509.publicKey.export({ type: 'spki', format: 'der' });
-      await store.recordCertificate({ serial: issued.serial, subject, spki, notBefore: issued.notBefore, notAfter: issued.notAfter, fingerprint: issued.fingerprint, issuedAt: new Date() });
+      await store.recordCertificate({ serial: issued.serial, subject, spki, notBefore: issued.notBefore, notAfter: issued.notAfter, fingerprint: issued.fingerprint, issuedAt: new Date(), supersedes });
     },
   };
 }

@@ -38,6 +38,26 @@ t.test('ok/ a request gets a grant that echoes its nonce, with K = HKDF(S_e, D, 
   t.equal(kdc.connectedDevices(), 1);
 });
 
+t.test('ok/ after a re-enrollment grants go to the old key until the new certificate is first used, then to the new one', async (t) => {
+  const fleet = await testFleet(t);
+  const r = rig(fleet, await startBroker(t, fleet));
+  await startKdc(t, r);
+  const old = await enrolledDevice(fleet, 'dev-renewed');
+  const next = fleet.device('dev-renewed');
+  await fleet.record('dev-renewed', next, old.issued.serial);
+
+  const onOld = await SimDevice.connect(t, r, 'dev-renewed', old);
+  const first = await onOld.next();
+  t.same(onOld.refusals, [], 'the grant opens with the old key: the new certificate may never have reached the device');
+  await onOld.client.endAsync();
+
+  const onNew = await SimDevice.connect(t, r, 'dev-renewed', next);
+  const second = await onNew.next();
+  t.same(onNew.refusals, [], 'once the new certificate connected, grants open with its key');
+  t.ok((second.grant ?? 0) > (first.grant ?? 0), 'the next grant number');
+  t.ok((await fleet.store.listRevocations()).some((x) => x.serial === old.issued.serial && x.reason === 'superseded'), 'the old certificate is superseded');
+});
+
 t.test('ok/ a request delivered twice (a QoS 1 redelivery) is answered once', async (t) => {
   const fleet = await testFleet(t);
   const r = rig(fleet, await startBroker(t, fleet));

@@ -13,7 +13,7 @@ function ok(t: Test, run: { status: number | null; stderr: string }, what: strin
 }
 
 t.test('simpleenroll, a second use of the token, simplereenroll, revoked re-enrollment, cacerts, csrattrs', async (t) => {
-  const fx = await startProvisioner(t);
+  const fx = await startProvisioner(t, { deviceRateLimit: { perSecond: 100, burst: 100 } });
   const dir = tempDir(t);
   const est = `${fx.url}/.well-known/est`;
   const f = (name: string) => join(dir, name);
@@ -61,33 +61,54 @@ t.test('simpleenroll, a second use of the token, simplereenroll, revoked re-enro
   t.match(readFileSync(f('anon.headers'), 'utf8'), /www-authenticate: Basic realm=/i);
 
   // simplereenroll: the current certificate (with the issuing CA, as the server trusts the root) and a new key.
-  writeFileSync(f('dev1-chain.pem'), readFileSync(f('dev1.pem'), 'utf8') + fx.fleet.ca.issuing.certificate.pem);
+  const chainOf = (name: string) => {
+    writeFileSync(f(`${name}-chain.pem`), readFileSync(f(`${name}.pem`), 'utf8') + fx.fleet.ca.issuing.certificate.pem);
+    return f(`${name}-chain.pem`);
+  };
+  const reenrollWith = (cert: string, key: string, csr: string, out: string) =>
+    curl(['--cacert', fx.fleet.caFile, '--cert', chainOf(cert), '--key', f(`${key}.key`),
+      '--data-binary', `@${f(`${csr}.csr.b64`)}`, '-o', f(out), '-w', '%{http_code}', `${est}/simplereenroll`]);
+  const serialOf = (name: string) => openssl(['x509', '-in', f(`${name}.pem`), '-noout', '-serial']).stdout.trim().replace(/^serial=/, '').toUpperCase();
+  const superseded = async () => (await fx.fleet.store.listRevocations()).filter((r) => r.reason === 'superseded').map((r) => r.serial).sort();
+  const operator = await fx.apiToken('operator');
+
   newCsr('second');
-  const reenroll = await curl(['--cacert', fx.fleet.caFile, '--cert', f('dev1-chain.pem'), '--key', f('first.key'),
-    '--data-binary', `@${f('second.csr.b64')}`, '-o', f('reenroll.b64'), '-w', '%{http_code}', `${est}/simplereenroll`]);
+  const reenroll = await reenrollWith('dev1', 'first', 'second', 'reenroll.b64');
   t.equal(reenroll.stdout, '200', `simplereenroll with curl --cert --key works (${reenroll.stderr})`);
   readCerts(f('reenroll.b64'), f('dev1-new.pem'));
   t.match(openssl(['verify', '-CAfile', f('root.pem'), '-untrusted', f('issuing.pem'), f('dev1-new.pem')]).stdout, /OK/);
   const newKeyMatches = openssl(['x509', '-in', f('dev1-new.pem'), '-noout', '-pubkey']).stdout === openssl(['pkey', '-in', f('second.key'), '-pubout']).stdout;
   t.ok(newKeyMatches, 'the new certificate carries the new key');
-  const revocations = await fx.fleet.store.listRevocations();
-  t.equal(revocations.length, 1);
-  t.equal(revocations[0]!.reason, 'superseded', 'the old certificate is revoked as superseded');
+  t.same(await superseded(), [], 'the old certificate stays valid until the new one is used');
+  const view = await call(fx, 'GET', '/v1/devices/dev1', { headers: bearer(operator) });
+  const listed = (view.json() as { certificates: { serial: string; supersedes: string | null; pending: boolean; revoked: boolean }[] }).certificates;
+  t.same(listed.map((c) => [c.serial, c.supersedes, c.pending, c.revoked]), [[serialOf('dev1'), null, false, false], [serialOf('dev1-new'), serialOf('dev1'), true, false]],
+    'GET /v1/devices/dev1 shows the new certificate pending, superseding the old one');
 
-  const stale = await curl(['--cacert', fx.fleet.caFile, '--cert', f('dev1-chain.pem'), '--key', f('first.key'),
-    '--data-binary', `@${f('second.csr.b64')}`, '-w', '\n%{http_code}', `${est}/simplereenroll`]);
-  t.equal(stale.stdout.split('\n')[1], '403', 'the superseded certificate cannot re-enroll');
+  // The answer was lost: the device asks again with the certificate it still holds.
+  newCsr('third');
+  const retry = await reenrollWith('dev1', 'first', 'third', 'retry.b64');
+  t.equal(retry.stdout, '200', 'a device whose answer was lost re-enrolls again with its old certificate');
+  readCerts(f('retry.b64'), f('dev1-retry.pem'));
+  t.same(await superseded(), [serialOf('dev1-new')], 'the unused first answer is revoked as superseded');
+  const unused = await reenrollWith('dev1-new', 'second', 'third', 'unused.b64');
+  t.equal(unused.stdout, '403', 'the unused first answer cannot re-enroll');
 
-  // Revoke the device through the API; its current certificate no longer re-enrolls.
-  const operator = await fx.apiToken('operator');
+  // First use of the retried answer: it re-enrolls (a key rollover), and the old certificate is superseded.
+  newCsr('fourth');
+  const rollover = await reenrollWith('dev1-retry', 'third', 'fourth', 'rollover.b64');
+  t.equal(rollover.stdout, '200', 'the retried answer re-enrolls');
+  readCerts(f('rollover.b64'), f('dev1-rollover.pem'));
+  t.same(await superseded(), [serialOf('dev1'), serialOf('dev1-new')].sort(), 'its first use supersedes the original certificate');
+  const stale = await reenrollWith('dev1', 'first', 'fourth', 'stale.b64');
+  t.equal(stale.stdout, '403', 'the superseded certificate cannot re-enroll');
+
+  // Revoke the device through the API; its certificates no longer re-enroll.
   const revoked = await call(fx, 'POST', '/v1/devices/dev1/revoke', { headers: bearer(operator), json: { reason: 'keyCompromise' } });
   t.equal(revoked.status, 200);
-  writeFileSync(f('dev1-new-chain.pem'), readFileSync(f('dev1-new.pem'), 'utf8') + fx.fleet.ca.issuing.certificate.pem);
-  const refused = await curl(['--cacert', fx.fleet.caFile, '--cert', f('dev1-new-chain.pem'), '--key', f('second.key'),
-    '--data-binary', `@${f('second.csr.b64')}`, '-w', '\n%{http_code}', `${est}/simplereenroll`]);
-  const [refusedBody, refusedStatus] = refused.stdout.split('\n');
-  t.equal(refusedStatus, '403', 'simplereenroll with a revoked certificate fails');
-  t.equal(JSON.parse(refusedBody!).error.code, 'REENROLL_REFUSED');
+  const refused = await reenrollWith('dev1-rollover', 'fourth', 'fourth', 'refused.json');
+  t.equal(refused.stdout, '403', 'simplereenroll with a revoked certificate fails');
+  t.equal(JSON.parse(readFileSync(f('refused.json'), 'utf8')).error.code, 'REENROLL_REFUSED');
 
   // cacerts: issuing CA and root, as openssl reads them.
   const cacerts = await curl(['--cacert', fx.fleet.caFile, '-o', f('cacerts.b64'), '-w', '%{http_code}', `${est}/cacerts`]);

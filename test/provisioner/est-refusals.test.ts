@@ -41,8 +41,12 @@ t.test('fail/ EST refusals', async (t) => {
   const goneIdentity = await enroll(fx, 'gone', tokens.get('gone')!);
   const active = await enroll(fx, 'active', tokens.get('active')!);
   const movedOld = await enroll(fx, 'moved', tokens.get('moved')!);
-  const moved = await call(fx, 'POST', '/.well-known/est/simplereenroll', { cert: movedOld.cert, key: movedOld.key, body: csrFor('moved') });
-  t.equal(moved.status, 200, 'setup: moved re-enrolled, its first certificate is superseded');
+  const movedKeys = generateDeviceKey();
+  const moved = await call(fx, 'POST', '/.well-known/est/simplereenroll', { cert: movedOld.cert, key: movedOld.key, body: csrFor('moved', movedKeys) });
+  t.equal(moved.status, 200, 'setup: moved re-enrolled');
+  const movedNew = { cert: toPem('CERTIFICATE', decodeCertsOnlyBase64(moved.body)[0]!) + fx.fleet.ca.issuing.certificate.pem, key: movedKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+  const used = await call(fx, 'POST', '/.well-known/est/simplereenroll', { cert: movedNew.cert, key: movedNew.key, body: csrFor('moved') });
+  t.equal(used.status, 200, 'setup: moved used its new certificate, so its first one is superseded');
   const operator = await fx.apiToken('operator');
   t.equal((await call(fx, 'POST', '/v1/devices/gone/revoke', { headers: bearer(operator), json: { reason: 'cessationOfOperation' } })).status, 200);
 

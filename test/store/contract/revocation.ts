@@ -25,6 +25,21 @@ export function revocationContract(t: Test, open: OpenStore): void {
     await refusesUnchanged(t, store, () => store.recordCertificate(certificate('service:')), 'STORE_INPUT_INVALID', 'bad subject');
   });
 
+  t.test('keeps which certificate a re-enrolled one supersedes; only one of the same subject', async (t) => {
+    const store = await open(t);
+    const { id, cert } = await enrolled(store);
+    const successor = certificate(id, { supersedes: cert.serial });
+    await store.recordCertificate(successor);
+    t.same(await store.getCertificate(successor.serial), successor, 'read back with supersedes');
+    t.same(bySerial(await store.listCertificates(id)), bySerial([cert, successor]));
+    const other = await enrolled(store);
+    await refusesUnchanged(t, store, () => store.recordCertificate(certificate(id, { supersedes: serial() })), 'CERTIFICATE_NOT_FOUND', 'supersedes an unknown serial');
+    await refusesUnchanged(t, store, () => store.recordCertificate(certificate(id, { supersedes: other.cert.serial })), 'CERTIFICATE_NOT_FOUND', 'supersedes another device\'s certificate');
+    await refusesUnchanged(t, store, () => store.recordCertificate(certificate(id, { supersedes: 'abc' })), 'STORE_INPUT_INVALID', 'supersedes a malformed serial');
+    const self = certificate(id);
+    await refusesUnchanged(t, store, () => store.recordCertificate({ ...self, supersedes: self.serial }), 'STORE_INPUT_INVALID', 'supersedes itself');
+  });
+
   t.test('revokes one certificate: record, event, CRL entry; twice is refused', async (t) => {
     const store = await open(t);
     const { id, cert } = await enrolled(store);
