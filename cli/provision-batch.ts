@@ -87,7 +87,7 @@ async function registerMissing(api: ApiClient, ids: string[], pending: string, t
     }
   } catch (err) {
     if (isFleetkeyError(err, 'DEVICE_EXISTS')) {
-      throw new FleetkeyError('DEVICE_EXISTS', 'some devices are registered already: give their tokens in the ids file as "id,token"');
+      throw new FleetkeyError('DEVICE_EXISTS', 'some devices are registered already: give their tokens in the ids file as "id,token" (`fleetkey devices token ID` makes new ones)');
     }
     throw err;
   }

@@ -16,7 +16,7 @@ const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa'] as const;
 /** Reasons an operator may give; removeFromCRL undoes a hold and is not a revocation. */
 export const API_REVOCATION_REASONS = Object.keys(revocationReasons).filter((r) => r !== 'removeFromCRL') as RevocationReason[];
 
-/** `/v1/devices…`: register, list, show, factory bundle, revoke. */
+/** `/v1/devices…`: register, renew a token, list, show, factory bundle, revoke. */
 export async function deviceRoutes(app: FastifyInstance, ctx: ProvisionerContext): Promise<void> {
   const { store, log } = ctx;
 
@@ -31,6 +31,19 @@ export async function deviceRoutes(app: FastifyInstance, ctx: ProvisionerContext
     const expires = devices[0]?.tokenExpiresAt.toISOString();
     reply.header('cache-control', 'no-store');
     return reply.code(201).send({ devices: devices.map((d) => ({ id: d.id, token: d.token, tokenExpiresAt: expires })) });
+  });
+
+  // A new one-time token for a device not enrolled yet (its token expired or was lost); the old one stops working.
+  app.post<{ Params: { id: string } }>('/devices/:id/token', {
+    config: { access: ['factory', 'operator'] },
+    schema: { params: idParams, body: { type: ['object', 'null'], additionalProperties: false, properties: {} } },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    const [renewed] = newDevices([id], ctx.opts.enrollmentTokenTtlSeconds);
+    await auditedRefusals(store, log, { actor: apiActor(request), action: 'device.renew-token', subject: id }, () =>
+      store.renewEnrollmentToken(id, renewed!.token, renewed!.tokenExpiresAt, apiActor(request)));
+    reply.header('cache-control', 'no-store');
+    return { id, token: renewed!.token, tokenExpiresAt: renewed!.tokenExpiresAt.toISOString() };
   });
 
   app.get<{ Querystring: { status?: DeviceStatus; cursor?: string; limit?: number } }>('/devices', {

@@ -13,6 +13,16 @@ interface AddOptions extends ClientCliOptions {
   ids?: string;
 }
 
+interface TokenOptions extends ClientCliOptions {
+  ids?: string;
+}
+
+interface RenewedToken {
+  id: string;
+  token: string;
+  tokenExpiresAt: string;
+}
+
 interface ListOptions extends ClientCliOptions {
   status?: string;
 }
@@ -56,6 +66,32 @@ export function registerDevices(program: Command): void {
 
   addClientOptions(
     devices
+      .command('token')
+      .description('new one-time enrollment tokens for devices not enrolled yet (each old token stops working); prints id,token CSV')
+      .argument('[ids...]', 'device ids')
+      .option('--ids <file>', 'file with one device id per line'),
+  ).action(action(async (ids: string[], opts: TokenOptions) => {
+    if ((ids.length > 0) === (opts.ids !== undefined)) throw new FleetkeyError('CLI_INPUT_INVALID', 'give device ids or --ids FILE (exactly one)');
+    const wanted = opts.ids !== undefined ? readIdsFile(opts.ids).map((l) => l.id) : ids;
+    const renewed: RenewedToken[] = [];
+    let failure: unknown;
+    await withApi(opts, async (api) => {
+      for (const id of wanted) {
+        try {
+          renewed.push(await api.json<RenewedToken>('POST', `/v1/devices/${encodeURIComponent(id)}/token`));
+        } catch (err) {
+          failure = err;
+          break;
+        }
+      }
+    });
+    // The tokens renewed before a refusal are printed all the same: their old tokens no longer work.
+    if (renewed.length > 0 || failure === undefined) emit(opts, { devices: renewed }, () => toCsv(renewed));
+    if (failure !== undefined) throw failure;
+  }));
+
+  addClientOptions(
+    devices
       .command('list')
       .description('list devices with their status')
       .option('--status <status>', 'registered | active | revoked'),
@@ -81,11 +117,11 @@ export function registerDevices(program: Command): void {
   addClientOptions(
     devices.command('show').description('one device with its certificates').argument('<id>', 'device id'),
   ).action(action(async (id: string, opts: ClientCliOptions) => {
-    const device = await withApi(opts, (api) => api.json<DeviceJson & { certificates: { serial: string; notAfter: string; revoked: boolean }[] }>(
+    const device = await withApi(opts, (api) => api.json<DeviceJson & { certificates: { serial: string; notAfter: string; revoked: boolean; pending: boolean }[] }>(
       'GET', `/v1/devices/${encodeURIComponent(id)}`));
     emit(opts, device, () => [
       `${device.id}: ${device.status}${device.enrolledAt ? `, enrolled ${device.enrolledAt}` : ''}`,
-      ...device.certificates.map((c) => `  ${c.serial}  until ${c.notAfter}${c.revoked ? '  (revoked)' : ''}`),
+      ...device.certificates.map((c) => `  ${c.serial}  until ${c.notAfter}${c.revoked ? '  (revoked)' : c.pending ? '  (pending: not used yet)' : ''}`),
     ].join('\n'));
   }));
 }

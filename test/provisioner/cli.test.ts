@@ -71,6 +71,19 @@ t.test('provisioner + tokens, devices, provision, revoke, status against it', as
   t.match(fresh.stdout, /2 written, 0 already done, 0 failed/);
   t.ok(existsSync(join(out, 'fresh-1', 'device.p12.password')), 'a random password per bundle when none is given');
 
+  const late = await fleetkey(t, ['devices', 'add', 'late-1', 'late-2', ...d]);
+  t.equal(late.code, 0, late.stderr);
+  const lateToken = late.stdout.trim().split('\n')[1]!.split(',')[1];
+  const renewed = await fleetkey(t, ['devices', 'token', 'late-1', '--json', ...d]);
+  t.equal(renewed.code, 0, renewed.stderr);
+  const [renewedLate] = JSON.parse(renewed.stdout).devices;
+  t.match(renewedLate, { id: 'late-1', token: /^[A-Za-z0-9_-]{32}$/, tokenExpiresAt: String });
+  t.not(renewedLate.token, lateToken, 'devices token: a new token');
+  const partly = await fleetkey(t, ['devices', 'token', 'late-2', 'fresh-1', ...d]);
+  t.equal(partly.code, 2, 'an enrolled device is refused, non-zero exit');
+  t.match(partly.stdout, /^id,token\nlate-2,[A-Za-z0-9_-]{32}$/m, 'the token renewed before the refusal is printed');
+  t.match(partly.stderr, /DEVICE_STATE_CONFLICT/);
+
   const list = await fleetkey(t, ['devices', 'list', '--json', ...d]);
   t.equal(list.code, 0, list.stderr);
   t.equal(JSON.parse(list.stdout).devices.filter((x: { status: string }) => x.status === 'active').length, 5);
@@ -84,9 +97,9 @@ t.test('provisioner + tokens, devices, provision, revoke, status against it', as
 
   const status = await fleetkey(t, ['status', '--json', ...d]);
   t.equal(status.code, 0, status.stderr);
-  t.same(JSON.parse(status.stdout).devices, { registered: 0, active: 4, revoked: 1 });
+  t.same(JSON.parse(status.stdout).devices, { registered: 2, active: 4, revoked: 1 });
   const human = await fleetkey(t, ['status', ...d]);
-  t.match(human.stdout, /devices\s+registered 0, active 4, revoked 1/);
+  t.match(human.stdout, /devices\s+registered 2, active 4, revoked 1/);
 
   const forbidden = await fleetkey(t, ['tokens', 'create', '--role', 'admin', '--token', factoryToken, ...d]);
   t.equal(forbidden.code, 2);

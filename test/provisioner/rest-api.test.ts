@@ -22,6 +22,19 @@ t.test('ok/ register, list, show, bundle, revoke, CRL, CA, audit, status, tokens
   t.same(batch.json().devices.map((d: { id: string }) => d.id), ['line-0009', 'line-0010', 'line-0011']);
   t.equal((await call(fx, 'POST', '/v1/devices', { headers: bearer(admin), json: { ids: ['a-1', 'a-2'] } })).status, 201, 'admin may do what factory may');
 
+  // A lost or expired token: a new one for the registered device; the old one stops working.
+  const lineTen = batch.json().devices[1];
+  const renewed = await call(fx, 'POST', '/v1/devices/line-0010/token', { headers: bearer(factory) });
+  t.equal(renewed.status, 200);
+  t.equal(renewed.headers['cache-control'], 'no-store', 'tokens are not cached');
+  t.match(renewed.json(), { id: 'line-0010', token: /^[A-Za-z0-9_-]{32}$/, tokenExpiresAt: String });
+  t.not(renewed.json().token, lineTen.token, 'a new token');
+  const withOld = await call(fx, 'POST', '/v1/devices/line-0010/bundle', { headers: bearer(factory), json: { token: lineTen.token, password: 'flash-me-please' } });
+  t.equal(withOld.status, 401, 'the old token no longer works');
+  t.equal((await call(fx, 'POST', '/v1/devices/line-0010/token', { headers: bearer(operator), json: {} })).status, 200, 'operators may renew too');
+  t.same((await fx.fleet.store.readAudit({ subject: 'line-0010' })).entries.map((e) => e.action),
+    ['device.register', 'device.renew-token', 'enroll.refused', 'device.renew-token'], 'audited');
+
   const page1 = await call(fx, 'GET', '/v1/devices?limit=4', { headers: bearer(factory) });
   t.equal(page1.json().devices.length, 4);
   const page2 = await call(fx, 'GET', `/v1/devices?limit=4&cursor=${page1.json().nextCursor}`, { headers: bearer(factory) });
