@@ -128,7 +128,7 @@ async function start(ctx: KdcContext, link: { client?: MqttClient }, cleanup: Ar
       ctx.epochs.noteRotated(e.epoch);
       void store.getEpoch(e.epoch).then((r) => r && ctx.epochs.adopt(r)).catch((err: unknown) => log.error({ err }, 'epoch refresh failed'));
     }),
-    store.on('device-changed', (e) => e.status === 'revoked' && ctx.presence.forget(e.deviceId)),
+    store.on('device-changed', (e) => e.status !== 'active' && ctx.presence.forget(e.deviceId)),
     // Events missed while the feed was cut: the store still knows the current epoch, and the audit log
     // the rotation requests.
     store.on('events-resumed', () => void answerMissedRequest()),

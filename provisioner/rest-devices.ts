@@ -8,7 +8,7 @@ import { apiActor } from './auth.js';
 import type { ProvisionerContext } from './context.js';
 import { enrollWithBundle } from './enroll.js';
 import { newDevices, registerBodySchema, registrationIds, type RegisterBody } from './registration.js';
-import { revokeDevice } from './revoke.js';
+import { reprovisionDevice, revokeDevice } from './revoke.js';
 import { certificateViews, deviceView, revocationView } from './views.js';
 
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const;
@@ -16,7 +16,7 @@ const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa'] as const;
 /** Reasons an operator may give; removeFromCRL undoes a hold and is not a revocation. */
 export const API_REVOCATION_REASONS = Object.keys(revocationReasons).filter((r) => r !== 'removeFromCRL') as RevocationReason[];
 
-/** `/v1/devices…`: register, renew a token, list, show, factory bundle, revoke. */
+/** `/v1/devices…`: register, renew a token, list, show, factory bundle, revoke, re-provision. */
 export async function deviceRoutes(app: FastifyInstance, ctx: ProvisionerContext): Promise<void> {
   const { store, log } = ctx;
 
@@ -123,5 +123,17 @@ export async function deviceRoutes(app: FastifyInstance, ctx: ProvisionerContext
     const revoked = await auditedRefusals(store, log, { actor, action: 'device.revoke', subject: id }, () =>
       revokeDevice(ctx, id, request.body.reason, actor));
     return { deviceId: id, status: 'revoked', revoked: revoked.map(revocationView) };
+  });
+
+  // A device that lost its key (flash wiped, repaired) gets its identity back: certificates revoked, a new token.
+  app.post<{ Params: { id: string } }>('/devices/:id/reprovision', {
+    config: { access: ['operator'] },
+    schema: { params: idParams, body: { type: ['object', 'null'], additionalProperties: false, properties: {} } },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    const actor = apiActor(request);
+    const { token, revoked } = await auditedRefusals(store, log, { actor, action: 'device.reprovision', subject: id }, () => reprovisionDevice(ctx, id, actor));
+    reply.header('cache-control', 'no-store');
+    return { id, status: 'registered', token: token.token, tokenExpiresAt: token.tokenExpiresAt.toISOString(), revoked: revoked.map(revocationView) };
   });
 }

@@ -26,6 +26,7 @@ export const auditActions = Object.freeze({
   renewToken: 'device.renew-token',
   enroll: 'device.enroll',
   revokeDevice: 'device.revoke',
+  reprovision: 'device.reprovision',
   revokeCertificate: 'certificate.revoke',
   createApiToken: 'api-token.create',
   revokeApiToken: 'api-token.revoke',

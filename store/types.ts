@@ -163,6 +163,12 @@ export interface Store {
   revokeCertificate(serial: string, reason: RevocationReason, actor: string): Promise<RevocationRecord>;
   /** Revokes the device and every serial it holds. Publishes `revoked` and `device-changed`. */
   revokeDevice(id: string, reason: RevocationReason, actor: string): Promise<RevocationRecord[]>;
+  /**
+   * Re-provisioning, for an active device that lost its key (flash wiped, repaired): revokes every
+   * serial it holds (reason `superseded`) and returns it to `registered` with a new one-time token, in
+   * one step. Anything but an active device: DEVICE_STATE_CONFLICT. Publishes `revoked` and `device-changed`.
+   */
+  reprovisionDevice(id: string, token: string, expiresAt: Date, actor: string): Promise<RevocationRecord[]>;
   listRevocations(): Promise<RevocationRecord[]>;
   nextCrlNumber(): Promise<bigint>;
 

@@ -92,6 +92,16 @@ export function registerDevices(program: Command): void {
 
   addClientOptions(
     devices
+      .command('reprovision')
+      .description('give an active device that lost its key a new one-time enrollment token; revokes its certificates (superseded); prints id,token CSV')
+      .argument('<id>', 'device id'),
+  ).action(action(async (id: string, opts: ClientCliOptions) => {
+    const result = await withApi(opts, (api) => api.json<RenewedToken & { revoked: { serial: string }[] }>('POST', `/v1/devices/${encodeURIComponent(id)}/reprovision`));
+    emit(opts, result, () => `${toCsv([result])}\n# revoked ${result.revoked.length} certificate(s): ${result.revoked.map((r) => r.serial).join(' ') || '-'}`);
+  }));
+
+  addClientOptions(
+    devices
       .command('list')
       .description('list devices with their status')
       .option('--status <status>', 'registered | active | revoked'),

@@ -1,8 +1,10 @@
 import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
-import { assertDate, assertDeviceId, assertReason, assertSerial, assertText, auditActions, isDeviceId, validateCertificate } from '../records.js';
+import { assertDate, assertDeviceId, assertReason, assertSerial, assertText, auditActions, isDeviceId, validateCertificate, type StoredDevice } from '../records.js';
+import { hashToken } from '../secrets.js';
 import type { CertificateRecord, RevocationRecord } from '../types.js';
 import { auditEntries, type FileContext } from './context.js';
+import { deviceForNewToken } from './devices.js';
 
 export async function recordCertificate(ctx: FileContext, certificate: CertificateRecord): Promise<void> {
   validateCertificate(certificate);
@@ -56,6 +58,27 @@ export async function revokeCertificate(ctx: FileContext, serial: string, reason
     [{ type: 'revoked', subject: certificate.subject, serials: [serial], reason, at: now.toISOString() }],
   );
   return record;
+}
+
+/** Revokes each serial of an active device not revoked yet and makes it `registered` again with a new token. */
+export async function reprovisionDevice(ctx: FileContext, id: string, token: string, expiresAt: Date, actor: string): Promise<RevocationRecord[]> {
+  const device = deviceForNewToken(ctx, id, token, expiresAt, actor, 'active');
+  const now = ctx.now();
+  const records: RevocationRecord[] = ctx.state
+    .serialsOf(id)
+    .filter((serial) => !ctx.state.revocations.has(serial))
+    .map((serial) => ({ serial, subject: id, reason: 'superseded', revokedAt: now }));
+  const serials = records.map((r) => r.serial);
+  const registered: StoredDevice = { ...device, status: 'registered', tokenHash: hashToken(token), tokenExpiresAt: expiresAt, enrolledAt: undefined, updatedAt: now };
+  const audit = auditEntries(ctx.state, now, [{ actor, action: auditActions.reprovision, subject: id, detail: { serials } }]);
+  await ctx.commit(
+    [{ t: 'device', d: [registered] }, { t: 'revoke', r: records }, { t: 'audit', a: audit }],
+    [
+      { type: 'revoked', subject: id, serials, reason: 'superseded', at: now.toISOString() },
+      { type: 'device-changed', deviceId: id, status: 'registered' },
+    ],
+  );
+  return records;
 }
 
 /** Revokes the device and each of its serials not revoked yet; returns the new revocations. */

@@ -57,14 +57,20 @@ export function countDevices(ctx: FileContext): Promise<Record<DeviceStatus, num
   return ctx.settle({ ...ctx.state.counts });
 }
 
-export async function renewEnrollmentToken(ctx: FileContext, id: string, token: string, expiresAt: Date, actor: string): Promise<void> {
+/** Checks the input of an operation that gives device `id`, which must be in `status`, a new token; returns the device. */
+export function deviceForNewToken(ctx: FileContext, id: string, token: string, expiresAt: Date, actor: string, status: DeviceStatus): StoredDevice {
   assertDeviceId(id);
   assertToken(token);
   assertDate('expiresAt', expiresAt);
   assertText('actor', actor);
   const device = ctx.state.devices.get(id);
   if (device === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', id);
-  if (device.status !== 'registered') throw new FleetkeyError('DEVICE_STATE_CONFLICT', `${id} is ${device.status}`);
+  if (device.status !== status) throw new FleetkeyError('DEVICE_STATE_CONFLICT', `${id} is ${device.status}`);
+  return device;
+}
+
+export async function renewEnrollmentToken(ctx: FileContext, id: string, token: string, expiresAt: Date, actor: string): Promise<void> {
+  const device = deviceForNewToken(ctx, id, token, expiresAt, actor, 'registered');
   const now = ctx.now();
   const renewed: StoredDevice = { ...device, tokenHash: hashToken(token), tokenExpiresAt: expiresAt, updatedAt: now };
   const audit = auditEntries(ctx.state, now, [{ actor, action: auditActions.renewToken, subject: id }]);

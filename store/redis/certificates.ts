@@ -1,8 +1,9 @@
 import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
 import {
-  assertDate, assertDeviceId, assertReason, assertSerial, assertText, auditActions, decodeJson, encodeJson, isDeviceId, validateCertificate,
+  assertDate, assertDeviceId, assertReason, assertSerial, assertText, assertToken, auditActions, decodeJson, encodeJson, isDeviceId, validateCertificate,
 } from '../records.js';
+import { hashToken } from '../secrets.js';
 import type { CertificateRecord, RevocationRecord, StoreEvent } from '../types.js';
 import type { RedisContext } from './context.js';
 
@@ -44,21 +45,32 @@ local id, now = ARGV[1], ARGV[2]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return refuse('DEVICE_NOT_FOUND', id) end
 if status == 'revoked' then return refuse('DEVICE_STATE_CONFLICT', id .. ' is already revoked') end
-if redis.call('ZCARD', KEYS[5]) ~= tonumber(ARGV[3]) then return 0 end
-for i = 8, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[6], ARGV[i]) == 1 then return 0 end
-end
+if not heldUnchanged(KEYS[5], KEYS[6], ARGV[3], 8) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'revoked', 'updatedAt', now)
 redis.call('HDEL', KEYS[1], 'tokenHash', 'tokenExpiresAt')
 redis.call('ZREM', status == 'active' and KEYS[3] or KEYS[2], id)
 redis.call('ZADD', KEYS[4], 0, id)
-for i = 8, #ARGV, 2 do
-  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
-  redis.call('ZREM', KEYS[7], ARGV[i])
-end
+revokeHeld(KEYS[6], KEYS[7], 8)
 audit(KEYS[8], KEYS[9], ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 redis.call('PUBLISH', ARGV[5], ARGV[7])
+return 1`,
+
+  // As fkRevokeDevice, but the device goes back to registered with a new token.
+  fkReprovision: `
+local id, now = ARGV[1], ARGV[2]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return refuse('DEVICE_NOT_FOUND', id) end
+if status ~= 'active' then return refuse('DEVICE_STATE_CONFLICT', id .. ' is ' .. status) end
+if not heldUnchanged(KEYS[4], KEYS[5], ARGV[3], 10) then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'registered', 'updatedAt', now, 'tokenHash', ARGV[4], 'tokenExpiresAt', ARGV[5])
+redis.call('HDEL', KEYS[1], 'enrolledAt')
+redis.call('ZREM', KEYS[3], id)
+redis.call('ZADD', KEYS[2], 0, id)
+revokeHeld(KEYS[5], KEYS[6], 10)
+audit(KEYS[7], KEYS[8], ARGV[6])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+redis.call('PUBLISH', ARGV[7], ARGV[9])
 return 1`,
 };
 
@@ -108,16 +120,49 @@ export async function revokeCertificate(ctx: RedisContext, serial: string, reaso
 }
 
 /** Revokes the device and each of its serials not revoked yet; returns the new revocations. */
+export async function reprovisionDevice(ctx: RedisContext, id: string, token: string, expiresAt: Date, actor: string): Promise<RevocationRecord[]> {
+  assertDeviceId(id);
+  assertToken(token);
+  assertDate('expiresAt', expiresAt);
+  assertText('actor', actor);
+  const { keys } = ctx;
+  for (let attempt = 1; attempt <= REVOKE_ATTEMPTS; attempt++) {
+    const { held, revoked } = await heldSerials(ctx, 'reprovisionDevice', id);
+    const now = ctx.now();
+    const records: RevocationRecord[] = held.filter((_, i) => revoked[i] === null).map((serial) => ({ serial, subject: id, reason: 'superseded', revokedAt: now }));
+    const serials = records.map((rec) => rec.serial);
+    const events: StoreEvent[] = [
+      { type: 'revoked', subject: id, serials, reason: 'superseded', at: now.toISOString() },
+      { type: 'device-changed', deviceId: id, status: 'registered' },
+    ];
+    const entry = ctx.auditEntry(now, { actor, action: auditActions.reprovision, subject: id, detail: { serials } });
+    const done = await ctx.scriptPublishing(
+      'fkReprovision',
+      [keys.device(id), keys.devices('registered'), keys.devices('active'), keys.certificatesOf(id), keys.revocations, keys.expiry, ...ctx.auditKeys(id)],
+      events,
+      ([revokedEvent, changed]) => [id, now.getTime(), held.length, hashToken(token), expiresAt.getTime(), entry, keys.events, revokedEvent!, changed!,
+        ...records.flatMap((rec) => [rec.serial, encodeJson(rec)])],
+    );
+    if (done === 1) return records;
+  }
+  throw new FleetkeyError('STORE_UNAVAILABLE', `reprovisionDevice ${id}: certificates kept changing`);
+}
+
+/** The device's serials and, for each, its revocation record (null when not revoked). */
+async function heldSerials(ctx: RedisContext, op: string, id: string): Promise<{ held: string[]; revoked: (string | null)[] }> {
+  return ctx.run(op, async (r) => {
+    const serials = await r.zrange(ctx.keys.certificatesOf(id), '0', '-1');
+    return { held: serials, revoked: serials.length === 0 ? [] : await r.hmget(ctx.keys.revocations, ...serials) };
+  });
+}
+
 export async function revokeDevice(ctx: RedisContext, id: string, reason: RevocationReason, actor: string): Promise<RevocationRecord[]> {
   assertDeviceId(id);
   assertReason(reason);
   assertText('actor', actor);
   const { keys } = ctx;
   for (let attempt = 1; attempt <= REVOKE_ATTEMPTS; attempt++) {
-    const { held, revoked } = await ctx.run('revokeDevice', async (r) => {
-      const serials = await r.zrange(keys.certificatesOf(id), '0', '-1');
-      return { held: serials, revoked: serials.length === 0 ? [] : await r.hmget(keys.revocations, ...serials) };
-    });
+    const { held, revoked } = await heldSerials(ctx, 'revokeDevice', id);
     const now = ctx.now();
     const records: RevocationRecord[] = held.filter((_, i) => revoked[i] === null).map((serial) => ({ serial, subject: id, reason, revokedAt: now }));
     const serials = records.map((rec) => rec.serial);

@@ -23,6 +23,22 @@ end
 local function refuse(code, detail)
   return redis.error_reply('FK:' .. code .. ' ' .. (detail or ''))
 end
+-- A device's serials as the caller read them: still \`count\` of them, and none of the serials in
+-- ARGV[from], ARGV[from + 2], … revoked since.
+local function heldUnchanged(certificatesOf, revocations, count, from)
+  if redis.call('ZCARD', certificatesOf) ~= tonumber(count) then return false end
+  for i = from, #ARGV, 2 do
+    if redis.call('HEXISTS', revocations, ARGV[i]) == 1 then return false end
+  end
+  return true
+end
+-- Records the revocations ARGV[from] = serial, ARGV[from + 1] = its record, … and drops them from expiry.
+local function revokeHeld(revocations, expiry, from)
+  for i = from, #ARGV, 2 do
+    redis.call('HSET', revocations, ARGV[i], ARGV[i + 1])
+    redis.call('ZREM', expiry, ARGV[i])
+  end
+end
 `;
 
 /** What the operation modules of the Redis store work with. */

@@ -84,9 +84,16 @@ t.test('provisioner + tokens, devices, provision, revoke, status against it', as
   t.match(partly.stdout, /^id,token\nlate-2,[A-Za-z0-9_-]{32}$/m, 'the token renewed before the refusal is printed');
   t.match(partly.stderr, /DEVICE_STATE_CONFLICT/);
 
+  const reprovisioned = await fleetkey(t, ['devices', 'reprovision', 'fresh-2', ...d]);
+  t.equal(reprovisioned.code, 0, reprovisioned.stderr);
+  t.match(reprovisioned.stdout, /^id,token\nfresh-2,[A-Za-z0-9_-]{32}\n# revoked 1 certificate\(s\): [0-9A-F]+\n$/, 'devices reprovision: a new token, the old certificate revoked');
+  const notActive = await fleetkey(t, ['devices', 'reprovision', 'late-1', '--json', ...d]);
+  t.equal(notActive.code, 2, 'a device that is not enrolled is refused');
+  t.equal(JSON.parse(notActive.stdout).error.code, 'DEVICE_STATE_CONFLICT');
+
   const list = await fleetkey(t, ['devices', 'list', '--json', ...d]);
   t.equal(list.code, 0, list.stderr);
-  t.equal(JSON.parse(list.stdout).devices.filter((x: { status: string }) => x.status === 'active').length, 5);
+  t.equal(JSON.parse(list.stdout).devices.filter((x: { status: string }) => x.status === 'active').length, 4);
 
   const revoke = await fleetkey(t, ['revoke', 'line7-0001', '--reason', 'keyCompromise', '--json', ...d]);
   t.equal(revoke.code, 0, revoke.stderr);
@@ -97,9 +104,9 @@ t.test('provisioner + tokens, devices, provision, revoke, status against it', as
 
   const status = await fleetkey(t, ['status', '--json', ...d]);
   t.equal(status.code, 0, status.stderr);
-  t.same(JSON.parse(status.stdout).devices, { registered: 2, active: 4, revoked: 1 });
+  t.same(JSON.parse(status.stdout).devices, { registered: 3, active: 3, revoked: 1 });
   const human = await fleetkey(t, ['status', ...d]);
-  t.match(human.stdout, /devices\s+registered 2, active 4, revoked 1/);
+  t.match(human.stdout, /devices\s+registered 3, active 3, revoked 1/);
 
   const forbidden = await fleetkey(t, ['tokens', 'create', '--role', 'admin', '--token', factoryToken, ...d]);
   t.equal(forbidden.code, 2);

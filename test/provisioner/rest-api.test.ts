@@ -58,6 +58,18 @@ t.test('ok/ register, list, show, bundle, revoke, CRL, CA, audit, status, tokens
   t.equal(raw.headers['content-type'], 'application/x-pkcs12');
   t.equal(raw.body[0], 0x30, 'DER PKCS#12');
 
+  // Re-provisioning: line-0009 lost its key; its certificate is revoked and a new token enrolls it again.
+  const reprovisioned = await call(fx, 'POST', '/v1/devices/line-0009/reprovision', { headers: bearer(operator) });
+  t.equal(reprovisioned.status, 200);
+  t.equal(reprovisioned.headers['cache-control'], 'no-store');
+  const rp = reprovisioned.json();
+  t.match(rp, { id: 'line-0009', status: 'registered', token: /^[A-Za-z0-9_-]{32}$/, tokenExpiresAt: String, revoked: [{ reason: 'superseded' }] });
+  t.equal(rp.revoked.length, 1, 'its one certificate');
+  t.match(readCrl((await call(fx, 'GET', '/v1/crl')).body).entries, [{ reason: 'superseded' }], 'on the CRL at once');
+  const reflashed = await call(fx, 'POST', '/v1/devices/line-0009/bundle', { headers: bearer(factory), json: { token: rp.token, password: 'flash-me-please' } });
+  t.equal(reflashed.status, 200, 'the new token makes a new bundle');
+  t.not(reflashed.json().serial, rp.revoked[0].serial, 'with a new certificate');
+
   const shown = await call(fx, 'GET', '/v1/devices/solo', { headers: bearer(operator) });
   t.match(shown.json(), { id: 'solo', status: 'active', enrolledAt: String, certificates: [{ serial: b.serial, revoked: false }] });
 
@@ -68,7 +80,7 @@ t.test('ok/ register, list, show, bundle, revoke, CRL, CA, audit, status, tokens
   const crl = await call(fx, 'GET', '/v1/crl');
   t.equal(crl.headers['content-type'], 'application/pkix-crl');
   t.ok(verifyCrl(crl.body, fx.fleet.ca.issuing.certificate.x509), 'signed by the issuing CA');
-  t.match(readCrl(crl.body).entries, [{ serial: b.serial, reason: 'keyCompromise' }]);
+  t.match(readCrl(crl.body).entries.find((e) => e.serial === b.serial), { reason: 'keyCompromise' });
   writeFileSync(join(dir, 'crl.der'), crl.body);
   t.match(openssl(['crl', '-inform', 'DER', '-in', join(dir, 'crl.der'), '-noout', '-text']).stdout, new RegExp(`Serial Number: ${b.serial}`));
   t.match((await call(fx, 'GET', '/v1/devices/solo', { headers: bearer(operator) })).json().certificates, [{ revoked: true }]);
@@ -109,8 +121,9 @@ t.test('ok/ register, list, show, bundle, revoke, CRL, CA, audit, status, tokens
   t.same((await call(fx, 'GET', '/healthz')).json(), { status: 'ok' });
   t.same((await call(fx, 'GET', '/readyz')).json(), { status: 'ready' });
   const metrics = (await call(fx, 'GET', '/metrics')).body.toString();
-  t.match(metrics, /fleetkey_provisioner_enrollments_total\{method="bundle",outcome="issued"\} 2/);
+  t.match(metrics, /fleetkey_provisioner_enrollments_total\{method="bundle",outcome="issued"\} 3/);
   t.match(metrics, /fleetkey_provisioner_revocations_total\{reason="keyCompromise"\} 1/);
+  t.match(metrics, /fleetkey_provisioner_revocations_total\{reason="superseded"\} 1/);
   t.match(metrics, /fleetkey_provisioner_enroll_duration_seconds_bucket/);
 
 });

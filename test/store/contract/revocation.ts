@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import { RevocationCache } from '../../../store/revocation-cache.js';
-import { bySerial, certificate, deviceId, enrolled, refuses, refusesUnchanged, registered, serial, watchEvent, type OpenStore } from './fixtures.js';
+import { bySerial, certificate, deviceId, enrolled, refuses, refusesUnchanged, registered, serial, token, watchEvent, type OpenStore } from './fixtures.js';
 
 export function revocationContract(t: Test, open: OpenStore): void {
   t.test('records certificates once, lists them by subject and by expiry', async (t) => {
@@ -55,6 +55,35 @@ export function revocationContract(t: Test, open: OpenStore): void {
     const other = await enrolled(store);
     await refusesUnchanged(t, store, () => store.revokeCertificate(other.cert.serial, 'bogus' as never, 'api:op'), 'STORE_INPUT_INVALID', 'unknown reason');
     t.same((await store.readAudit({ subject: cert.serial })).entries.map((e) => [e.actor, e.action]), [['api:op', 'certificate.revoke']]);
+  });
+
+  t.test('re-provisions an active device: every serial revoked, registered again with a new token', async (t) => {
+    const store = await open(t);
+    const { id, cert } = await enrolled(store);
+    const second = certificate(id);
+    await store.recordCertificate(second);
+    const earlier = await store.revokeCertificate(cert.serial, 'superseded', 'test');
+    const revoked = watchEvent(store, 'revoked', (e) => e.subject === id);
+    const changed = watchEvent(store, 'device-changed', (e) => e.deviceId === id);
+    const fresh = token();
+    const expires = new Date(Date.now() + 3_600_000);
+    const records = await store.reprovisionDevice(id, fresh, expires, 'api:op');
+    const [event, change] = await Promise.all([revoked.within(100), changed.within(100)]);
+    t.same(records.map((r) => [r.serial, r.reason]), [[second.serial, 'superseded']], 'the serials not yet revoked');
+    t.same(event.serials, [second.serial]);
+    t.same(change, { type: 'device-changed', deviceId: id, status: 'registered' });
+    t.match(await store.getDevice(id), { status: 'registered', enrolledAt: undefined, tokenExpiresAt: expires });
+    t.same(bySerial(await store.listRevocations()), bySerial([earlier, ...records]));
+    t.same((await store.readAudit({ subject: id })).entries.map((e) => e.action).slice(-1), ['device.reprovision']);
+    await refusesUnchanged(t, store, () => store.reprovisionDevice(id, token(), expires, 'api:op'), 'DEVICE_STATE_CONFLICT', 'a registered device');
+    await refusesUnchanged(t, store, () => store.reprovisionDevice(deviceId(), token(), expires, 'api:op'), 'DEVICE_NOT_FOUND', 'unknown device');
+    await refusesUnchanged(t, store, () => store.reprovisionDevice(id, 'short', expires, 'api:op'), 'STORE_INPUT_INVALID', 'a short token');
+    const next = certificate(id);
+    await store.enrollDevice(id, fresh, next);
+    t.equal((await store.getDevice(id))?.status, 'active', 'the new token enrolls the device again');
+    await refusesUnchanged(t, store, () => store.enrollDevice(id, fresh, certificate(id)), 'ENROLLMENT_REFUSED', 'the new token is single-use');
+    await store.revokeDevice(id, 'keyCompromise', 'api:op');
+    await refusesUnchanged(t, store, () => store.reprovisionDevice(id, token(), expires, 'api:op'), 'DEVICE_STATE_CONFLICT', 'a revoked device');
   });
 
   t.test('revokes a device and every serial it holds', async (t) => {
