@@ -2,8 +2,10 @@ import t from 'tap';
 import type { TLSSocket } from 'node:tls';
 import { issueServerCertificate } from '../../certs/issue.js';
 import { generateDeviceKey } from '../../certs/keys.js';
+import { openStore } from '../../store/index.js';
 import { clientOptions, closedWithin, connect, startBroker } from '../helpers/broker.js';
 import { testFleet } from '../helpers/fleet.js';
+import { startRedis } from '../helpers/redis.js';
 
 t.test('a session is closed when its certificate expires', async (t) => {
   const fleet = await testFleet(t);
@@ -48,6 +50,35 @@ t.test('the first connect with a re-enrolled certificate supersedes the old one 
   await connect(t, b, clientOptions(fleet, next, 'dev1'));
   t.same(await superseded(), [old.issued.serial], 'a later connect changes nothing');
   t.ok(observer.connected, 'other devices are untouched');
+});
+
+t.test('with the store down a device on its re-enrolled certificate still connects; a later connect records the first use', async (t) => {
+  const fleet = await testFleet(t);
+  const redis = await startRedis(t);
+  const store = await openStore(redis.url, { prefix: 'first-use:' });
+  t.teardown(() => store.close());
+  const b = await startBroker(t, fleet, { store });
+  const token = 'enrollment-token-of-dev1';
+  await store.registerDevices([{ id: 'dev1', token, tokenExpiresAt: new Date(Date.now() + 60_000) }], 'test');
+  const old = fleet.device('dev1');
+  const next = fleet.device('dev1');
+  const record = (files: typeof old, supersedes?: string) => ({
+    serial: files.issued.serial, subject: 'dev1', spki: files.issued.x509.publicKey.export({ type: 'spki', format: 'der' }),
+    notBefore: files.issued.notBefore, notAfter: files.issued.notAfter, fingerprint: files.issued.fingerprint, issuedAt: new Date(), supersedes,
+  });
+  await store.enrollDevice('dev1', token, record(old));
+  await store.recordCertificate(record(next, old.issued.serial));
+
+  await redis.stop();
+  const during = await connect(t, b, clientOptions(fleet, next, 'dev1'));
+  t.ok(during.connected, 'let in while the store is down: nothing was superseded, so nothing is lost');
+  await during.endAsync();
+
+  await redis.restart();
+  for (let i = 0; i < 100 && (await store.getDevice('dev1').catch(() => undefined)) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+  await connect(t, b, clientOptions(fleet, next, 'dev1'));
+  const superseded = (await store.listRevocations()).filter((r) => r.reason === 'superseded').map((r) => r.serial);
+  t.same(superseded, [old.issued.serial], 'the next connect records the first use');
 });
 
 t.test('TLS material reloads without dropping connected clients', async (t) => {
