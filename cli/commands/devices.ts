@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { FleetkeyError } from '../../errors/index.js';
 import { addClientOptions, withApi, type ClientCliOptions } from '../client-options.js';
 import { readIdsFile, toCsv } from '../ids-file.js';
-import { emit } from '../output.js';
+import { emit, failureExitCode, failureJson } from '../output.js';
 import { action } from '../program.js';
 import { parseIntOption } from '../service-options.js';
 
@@ -85,9 +85,12 @@ export function registerDevices(program: Command): void {
         }
       }
     });
-    // The tokens renewed before a refusal are printed all the same: their old tokens no longer work.
-    if (renewed.length > 0 || failure === undefined) emit(opts, { devices: renewed }, () => toCsv(renewed));
-    if (failure !== undefined) throw failure;
+    if (failure === undefined) return emit(opts, { devices: renewed }, () => toCsv(renewed));
+    if (renewed.length === 0) throw failure;
+    // The tokens renewed before the refusal are printed all the same: their old tokens no longer work.
+    emit(opts, { devices: renewed, error: failureJson(failure) }, () => toCsv(renewed));
+    if (!opts.json) throw failure; // the refusal on stderr, as for every command
+    process.exitCode = failureExitCode(failure);
   }));
 
   addClientOptions(

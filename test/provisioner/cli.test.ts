@@ -83,6 +83,9 @@ t.test('provisioner + tokens, devices, provision, revoke, status against it', as
   t.equal(partly.code, 2, 'an enrolled device is refused, non-zero exit');
   t.match(partly.stdout, /^id,token\nlate-2,[A-Za-z0-9_-]{32}$/m, 'the token renewed before the refusal is printed');
   t.match(partly.stderr, /DEVICE_STATE_CONFLICT/);
+  const partlyJson = await fleetkey(t, ['devices', 'token', 'late-2', 'fresh-1', '--json', ...d]);
+  t.equal(partlyJson.code, 2);
+  t.match(JSON.parse(partlyJson.stdout), { devices: [{ id: 'late-2', token: String }], error: { code: 'DEVICE_STATE_CONFLICT' } }, '--json: one document, the renewed tokens and the refusal');
 
   const reprovisioned = await fleetkey(t, ['devices', 'reprovision', 'fresh-2', ...d]);
   t.equal(reprovisioned.code, 0, reprovisioned.stderr);
