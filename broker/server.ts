@@ -40,7 +40,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     maxInflightInbound: opts.maxInflightMessages,
     ...securityHooks({
       sessions, revocations, metrics, log, keepalive: opts.keepalive,
-      confirmFirstUse: (deviceId, serial) => confirmConnectUse(opts.store, deviceId, serial, (s) => revocations.isRevoked(s), `device:${deviceId}`),
+      confirmFirstUse: (deviceId, serial) => confirmConnectUse(opts.store, deviceId, serial, revocations.isRevoked, `device:${deviceId}`),
     }),
   });
   aedes.on('clientReady', (client) => {

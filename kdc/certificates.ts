@@ -62,7 +62,7 @@ export class CertificateDirectory {
   }
 
   #current(records: readonly CertificateRecord[]): Recipient | undefined {
-    const current = certificateInUse(records, (serial) => this.revocations.isRevoked(serial), this.clock());
+    const current = certificateInUse(records, this.revocations.isRevoked, this.clock());
     return current && { serial: current.serial, spki: current.spki };
   }
 }

@@ -59,7 +59,7 @@ async function presentedCertificate(deps: ReenrollDeps, deviceId: string, presen
   if (deps.revocations.isRevoked(serial)) refuse('certificate revoked');
   const now = Date.now();
   if (record.notAfter.getTime() <= now) refuse('certificate expired');
-  const isRevoked = (s: string) => deps.revocations.isRevoked(s);
+  const { isRevoked } = deps.revocations;
   const inUse = certificateInUse(records, isRevoked, now);
   const replaces = pendingPredecessor(record, records, isRevoked, now);
   if (inUse === undefined || (inUse.serial !== serial && replaces?.serial !== inUse.serial)) {
@@ -80,7 +80,7 @@ export async function reenrollWithCertificate(
   const { record, records } = await presentedCertificate(deps, deviceId, presented);
   const { issued, spki } = await issueFromRequest(deps.issuer, body, deviceId);
   const actor = `device:${deviceId}`;
-  const isRevoked = (s: string) => deps.revocations.isRevoked(s);
+  const { isRevoked } = deps.revocations;
   const now = Date.now();
   const superseded = [
     ...(await confirmFirstUse(deps.store, record, records, isRevoked, actor, now)),

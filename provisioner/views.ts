@@ -19,7 +19,7 @@ export function deviceView(d: DeviceRecord) {
 
 /** A subject's certificates; `pending`: a re-enrollment's, not used yet (store/succession.ts). */
 export function certificateViews(records: readonly CertificateRecord[], revocations: RevocationCache, now = Date.now()) {
-  const isRevoked = (serial: string) => revocations.isRevoked(serial);
+  const { isRevoked } = revocations;
   return records.map((c) => ({
     serial: c.serial,
     subject: c.subject,

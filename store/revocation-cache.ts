@@ -38,9 +38,8 @@ export class RevocationCache {
     return cache;
   }
 
-  isRevoked(serial: string): boolean {
-    return this.serials.has(serial);
-  }
+  /** Bound, so that it can be handed on as a test of its own (store/succession.ts). */
+  readonly isRevoked = (serial: string): boolean => this.serials.has(serial);
 
   isSubjectRevoked(subject: string): boolean {
     return this.subjects.has(subject);

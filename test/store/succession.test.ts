@@ -15,7 +15,7 @@ async function fleet(t: Test): Promise<{ store: Store; revocations: RevocationCa
     revocations.close();
     await store.close();
   });
-  return { store, revocations, isRevoked: (serial) => revocations.isRevoked(serial) };
+  return { store, revocations, isRevoked: revocations.isRevoked };
 }
 
 const superseded = async (store: Store) => (await store.listRevocations()).filter((r) => r.reason === 'superseded').map((r) => r.serial).sort();
