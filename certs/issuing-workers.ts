@@ -108,12 +108,15 @@ export class IssuingWorkers {
     };
     const worker = new Worker(WORKER_URL, { workerData: data });
     worker.unref();
-    worker.on('message', (reply: IssueReply) => {
+    worker.on('message', (replies: IssueReply[]) => {
       const slot = this.#slots.find((s) => s.worker === worker);
-      const pending = slot?.pending.get(reply.id);
-      if (!slot || !pending) return;
-      slot.pending.delete(reply.id);
-      settle(reply, pending);
+      if (!slot) return;
+      for (const reply of replies) {
+        const pending = slot.pending.get(reply.id);
+        if (!pending) continue;
+        slot.pending.delete(reply.id);
+        settle(reply, pending);
+      }
     });
     worker.on('error', (err) => this.#replace(worker, err));
     worker.on('exit', (code) => {

@@ -84,3 +84,19 @@ t.test('ok/requests spread over two workers all come back, each to its caller', 
   t.same(results.map((r) => r.issued.x509.subject), ids.map((id) => `CN=${id}`));
   t.equal(new Set(results.map((r) => r.issued.serial)).size, ids.length, 'serials unique');
 });
+
+t.test('ok/answers that come back together in one batch each reach their own caller, refusals included', async (t) => {
+  const workers = new IssuingWorkers(ca, 1);
+  t.teardown(() => workers.close());
+  const ids = Array.from({ length: 24 }, (_, i) => `dev-b${i}`);
+  const csrs = ids.map((id) => createCsr(generateDeviceKey(), id));
+  // Every third request names another device than its CSR does: refused, between accepted ones.
+  const settled = await Promise.allSettled(ids.map((id, i) => workers.fromCsr(csrs[i]!, i % 3 === 2 ? `${id}-other` : id, 30)));
+  settled.forEach((result, i) => {
+    if (i % 3 === 2) {
+      t.ok(result.status === 'rejected' && isFleetkeyError(result.reason, 'CSR_CN_MISMATCH'), `${ids[i]}: refused`);
+    } else {
+      t.ok(result.status === 'fulfilled' && result.value.issued.x509.subject === `CN=${ids[i]}`, `${ids[i]}: its own certificate`);
+    }
+  });
+});
