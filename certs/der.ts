@@ -93,8 +93,19 @@ export function namedBits(bits: readonly number[]): Buffer {
   return bitString(bytes, 7 - (highest & 7));
 }
 
-/** An OBJECT IDENTIFIER from dotted form (X.690 §8.19). */
+const encodedOids = new Map<string, Buffer>();
+
+/**
+ * An OBJECT IDENTIFIER from dotted form (X.690 §8.19). Encoded once per OID and then shared: the
+ * hot paths (certificates, certs-only answers) use the same few, and the builders here only copy.
+ */
 export function oid(dotted: string): Buffer {
+  let der = encodedOids.get(dotted);
+  if (der === undefined) encodedOids.set(dotted, (der = encodeOid(dotted)));
+  return der;
+}
+
+function encodeOid(dotted: string): Buffer {
   const arcs = dotted.split('.').map((arc) => Number.parseInt(arc, 10));
   const [first, second, ...rest] = arcs;
   if (first === undefined || second === undefined || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) {

@@ -10,17 +10,9 @@ import { OID } from './oids.js';
 /** KeyUsage bit numbers (RFC 5280 §4.2.1.3). */
 const KU = { digitalSignature: 0, keyEncipherment: 2, keyAgreement: 4, keyCertSign: 5, cRLSign: 6 } as const;
 
-const oids = new Map<string, Buffer>();
-/** OID encodings are reused on the hot path rather than re-encoded per certificate. */
-function cachedOid(dotted: string): Buffer {
-  let der = oids.get(dotted);
-  if (!der) oids.set(dotted, (der = oid(dotted)));
-  return der;
-}
-
 /** A Name built RDN by RDN (one attribute per SET), values as UTF8String (RFC 5280 §4.1.2.4). */
 export function distinguishedName(attributes: ReadonlyArray<readonly [oid: string, value: string]>): Buffer {
-  return sequence(...attributes.map(([type, value]) => set(sequence(cachedOid(type), utf8String(value)))));
+  return sequence(...attributes.map(([type, value]) => set(sequence(oid(type), utf8String(value)))));
 }
 
 /** A name with only a common name: the subject of every leaf. */
@@ -28,7 +20,7 @@ export const commonNameOnly = (cn: string): Buffer => distinguishedName([[OID.co
 
 /** Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue OCTET STRING } (RFC 5280 §4.1). */
 export function extension(id: string, critical: boolean, value: Buffer): Buffer {
-  const extnId = cachedOid(id);
+  const extnId = oid(id);
   return critical ? sequence(extnId, boolean(true), octetString(value)) : sequence(extnId, octetString(value));
 }
 
@@ -39,7 +31,7 @@ export function basicConstraints(ca: boolean, pathLen?: number): Buffer {
 }
 
 const keyUsage = (...bits: number[]): Buffer => extension(OID.keyUsage, true, namedBits(bits));
-const extKeyUsage = (...purposes: string[]): Buffer => extension(OID.extKeyUsage, false, sequence(...purposes.map(cachedOid)));
+const extKeyUsage = (...purposes: string[]): Buffer => extension(OID.extKeyUsage, false, sequence(...purposes.map(oid)));
 
 export const subjectKeyIdentifier = (keyId: Buffer): Buffer => extension(OID.subjectKeyIdentifier, false, octetString(keyId));
 

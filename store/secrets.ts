@@ -12,7 +12,7 @@ export function hashToken(token: string): string {
 }
 
 export function tokenMatches(token: string, expectedHash: string): boolean {
-  const actual = Buffer.from(hashToken(token), 'hex');
+  const actual = createHash('sha256').update(token, 'utf8').digest();
   const expected = Buffer.from(expectedHash, 'hex');
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
