@@ -142,7 +142,7 @@ console.log('| path | enrollments/s | server CPU µs each | vs in-process |');
 console.log('|---|---:|---:|---:|');
 console.log(`| in-process issueFromCsr | ${Math.round(m('local')).toLocaleString('en')} | ${m('localCpuUs').toFixed(0)} | 100% |`);
 console.log(`| EST simpleenroll (HTTPS + token + store) | ${Math.round(m('est')).toLocaleString('en')} | ${m('estCpuUs').toFixed(0)} | ${(m('ratio') * 100).toFixed(1)}% (CPU: ${(m('cpuRatio') * 100).toFixed(1)}%) |`);
-console.log(`server event loop (main thread) CPU per enrollment: ${m('loopCpuUs').toFixed(0)} µs of the ${m('estCpuUs').toFixed(0)}; the rest is libuv's pool (signature checks, fsync) and V8's threads`);
+console.log(`server event loop (main thread) CPU per enrollment: ${m('loopCpuUs').toFixed(0)} µs of the ${m('estCpuUs').toFixed(0)}; the rest is the issuing worker (CSR check, CA signature), libuv's pool (journal writes) and V8's threads`);
 console.log(`load generator (the ${clients} clients' process) CPU per enrollment: ${m('clientCpuUs').toFixed(0)} µs`);
 console.log(`latency p50 ${m('p50').toFixed(1)} ms, p99 ${m('p99').toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
 console.log(JSON.stringify({

@@ -9,6 +9,7 @@ import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
 import { resolveBrokerOptions, type BrokerOptionsInput, type BrokerTls } from './options.js';
 import { limitPacketSize } from './packet-limit.js';
 import { SessionRegistry } from './sessions.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 export interface FleetBroker {
   /** Starts listening; resolves with the bound address. */
@@ -75,6 +76,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.setNoDelay(true);
+    coalesceWrites(socket);
     const client = aedes.handle(socket);
     limitPacketSize(client, opts.maxPacketBytes, (length) => {
       metrics.refusals.inc({ reason: 'packet-size' });
