@@ -98,6 +98,7 @@ const encodedOids = new Map<string, Buffer>();
 /**
  * An OBJECT IDENTIFIER from dotted form (X.690 §8.19). Encoded once per OID and then shared: the
  * hot paths (certificates, certs-only answers) use the same few, and the builders here only copy.
+ * Callers pass constants only (the cache never shrinks) and never modify the bytes they get.
  */
 export function oid(dotted: string): Buffer {
   let der = encodedOids.get(dotted);

@@ -7,12 +7,14 @@ import { assertDate, assertEpoch } from './records.js';
  * random strings, so a slow KDF adds nothing), epoch secrets only sealed under the KEK.
  */
 
+const tokenDigest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return tokenDigest(token).toString('hex');
 }
 
 export function tokenMatches(token: string, expectedHash: string): boolean {
-  const actual = createHash('sha256').update(token, 'utf8').digest();
+  const actual = tokenDigest(token);
   const expected = Buffer.from(expectedHash, 'hex');
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
