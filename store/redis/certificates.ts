@@ -7,13 +7,14 @@ import { hashToken } from '../secrets.js';
 import type { CertificateRecord, RevocationRecord, StoreEvent } from '../types.js';
 import type { RedisContext } from './context.js';
 
-/** Attempts of revokeDevice when certificates change under it (it re-reads them each time). */
+/** Attempts of revokeDevice and reprovisionDevice when certificates change under them (each re-reads them). */
 const REVOKE_ATTEMPTS = 10;
 
 /**
  * Certificates: hash serial → JSON, a sorted set per subject (by issuedAt) and one of unrevoked
  * serials by notAfter. Revocations: hash serial → JSON. Certificates are never removed and a
- * revocation is never undone, which is what lets revokeDevice check its reading by a count.
+ * revocation is never undone, which is what lets revokeDevice and reprovisionDevice check their
+ * reading by a count.
  */
 export const certificateScripts = {
   fkRecordCert: `
@@ -119,7 +120,10 @@ export async function revokeCertificate(ctx: RedisContext, serial: string, reaso
   return record;
 }
 
-/** Revokes the device and each of its serials not revoked yet; returns the new revocations. */
+/**
+ * Takes an active device back to registered with a new token, revoking (superseded) each of its
+ * serials not revoked yet, in one script; returns the new revocations.
+ */
 export async function reprovisionDevice(ctx: RedisContext, id: string, token: string, expiresAt: Date, actor: string): Promise<RevocationRecord[]> {
   assertDeviceId(id);
   assertToken(token);
@@ -156,6 +160,7 @@ async function heldSerials(ctx: RedisContext, op: string, id: string): Promise<{
   });
 }
 
+/** Revokes the device and each of its serials not revoked yet; returns the new revocations. */
 export async function revokeDevice(ctx: RedisContext, id: string, reason: RevocationReason, actor: string): Promise<RevocationRecord[]> {
   assertDeviceId(id);
   assertReason(reason);
