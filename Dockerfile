@@ -7,6 +7,7 @@ COPY certs certs
 COPY store store
 COPY protocol protocol
 COPY errors errors
+COPY metrics metrics
 COPY broker broker
 COPY provisioner provisioner
 COPY kdc kdc

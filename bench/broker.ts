@@ -1,6 +1,8 @@
 /**
  * Our broker against Mosquitto 2, the same load generator (MQTT.js over mutual TLS, in this process)
- * and the same certificates, in one run; plus a bare Node TLS server as the memory floor. Every server
+ * and the same certificates, in one run; beside them aedes without hooks (the issue's naive Aedes) and
+ * two Node floors: a minimal MQTT relay on Node's TLS (connects and messages) and a bare Node TLS
+ * server (idle memory). Every server
  * is a child process on 127.0.0.1; broker CPU and RSS come from /proc. Prints a table (medians over
  * `--runs`) and a final JSON line with every figure. `--profile` then CPU-profiles our broker
  * (node --cpu-prof); `--perf` samples both brokers with Linux perf.
@@ -16,7 +18,7 @@ import { perfAvailable, perfBrokers } from './broker/perf.js';
 import { machineLoad } from './broker/procstat.js';
 import { profileBroker } from './broker/profile.js';
 import { flatten, medians, printTable, type Figures } from './broker/report.js';
-import { startFleetkey, startFloor, startMosquitto, type Target } from './broker/targets.js';
+import { startFleetkey, startFloor, startMosquitto, startNaiveAedes, startRelay, type Target } from './broker/targets.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +48,7 @@ const plan = {
   warmMessages: quick ? 5_000 : 30_000,
   idle: { steps: quick ? [200, 500] : [1000, 5000], inflight: 16, settleMs: quick ? 1000 : 3000 },
 };
-const brokers = ['fleetkey', 'mosquitto'] as const;
+const brokers = ['fleetkey', 'aedes', 'mosquitto', 'relay'] as const;
 type Broker = (typeof brokers)[number];
 
 async function each<T>(targets: Record<Broker, Target>, work: (t: Target) => Promise<T>): Promise<Record<Broker, T>> {
@@ -66,11 +68,11 @@ async function messageWorkloads(target: Target, fx: BenchFixtures, qos: QoS) {
   }
 }
 
-/** One run: workloads 1–4 against both brokers (alternating, so background load hits both), then 5. */
+/** One run: workloads 1–4 against every server (alternating, so background load hits all), then 5. */
 async function run(fx: BenchFixtures, index: number): Promise<Figures> {
   const load = machineLoad();
   const figures: Figures = { 'machine.load1': load.load1 };
-  const targets = { fleetkey: await startFleetkey(fx.dir), mosquitto: await startMosquitto(fx.dir) };
+  const targets = { fleetkey: await startFleetkey(fx.dir), aedes: await startNaiveAedes(fx.dir), mosquitto: await startMosquitto(fx.dir), relay: await startRelay(fx.dir) };
   try {
     await each(targets, (t) => connectPass(t, fx, { count: plan.connectWarmup, inflight: plan.inflight }));
     const fresh = await each(targets, (t) => connectPass(t, fx, { count: plan.connects, inflight: plan.inflight }));
@@ -84,7 +86,7 @@ async function run(fx: BenchFixtures, index: number): Promise<Figures> {
     await Promise.all(Object.values(targets).map((t) => t.stop()));
   }
   if (!values['skip-idle']) {
-    for (const start of [startFloor, startFleetkey, startMosquitto]) {
+    for (const start of [startFloor, startFleetkey, startNaiveAedes, startMosquitto]) {
       const target = await start(fx.dir);
       let idle: IdleResult;
       try {
@@ -109,6 +111,8 @@ function summary(f: Figures): string {
     `cpu@1k ${r('fleetkey.lat0.cpuUsEach', 'mosquitto.lat0.cpuUsEach')}x/${r('fleetkey.lat1.cpuUsEach', 'mosquitto.lat1.cpuUsEach')}x`,
     `p99 ${r('fleetkey.lat0.p99Ms', 'mosquitto.lat0.p99Ms')}x/${r('fleetkey.lat1.p99Ms', 'mosquitto.lat1.p99Ms')}x`,
     `rss/floor ${r('fleetkey.idle.large.perClientKb', 'floor.idle.large.perClientKb')}x`,
+    `cpu@1k vs aedes ${r('fleetkey.lat0.cpuUsEach', 'aedes.lat0.cpuUsEach')}x/${r('fleetkey.lat1.cpuUsEach', 'aedes.lat1.cpuUsEach')}x`,
+    `relay cpu@1k ${r('relay.lat0.cpuUsEach', 'mosquitto.lat0.cpuUsEach')}x/${r('relay.lat1.cpuUsEach', 'mosquitto.lat1.cpuUsEach')}x`,
   ].join(', ');
 }
 

@@ -67,32 +67,64 @@ function wellFormed(levels: readonly string[], allowWildcards: boolean): boolean
   });
 }
 
-/** Decides the publishes of one principal; built once per session, called for every PUBLISH. */
-export type PublishPolicy = (topic: string, retain: boolean) => boolean;
-
 /**
- * Compiles the publish rules of a principal: topics without wildcards (all a device has) become a Set,
- * so the common case is one lookup; wildcard rules are matched level by level.
+ * A publish rule's topic levels, with the principal's own id marked: compiled once per table entry, so
+ * a session holds no policy of its own (it is consulted through its principal on every PUBLISH).
  */
-export function publishPolicy(principal: Principal): PublishPolicy {
-  const self = selfOf(principal);
-  const exact = new Set<string>();
-  const wildcard: string[][] = [];
-  for (const pattern of rulesOf(principal).publish) {
-    const levels = expand(pattern, self);
-    if (levels.some((level) => level === '+' || level === '#')) wildcard.push(levels);
-    else exact.add(levels.join('/'));
-  }
-  return (topic, retain) => {
-    if (retain && isRekeyTopic(topic)) return false;
-    if (exact.has(topic)) return true;
-    const levels = topic.split('/');
-    return wellFormed(levels, false) && wildcard.some((pattern) => covers(pattern, levels));
-  };
+interface PublishRule {
+  readonly levels: readonly (string | typeof SELF)[];
+  readonly wildcard: boolean;
 }
 
+const SELF = Symbol('self');
+
+function compile(patterns: readonly string[]): readonly PublishRule[] {
+  return patterns.map((pattern) => {
+    const levels = pattern.split('/').map((level) => (level === '{self}' ? SELF : level));
+    return { levels, wildcard: levels.some((level) => level === '+' || level === '#') };
+  });
+}
+
+const publishRules = {
+  device: compile(table.device.publish),
+  kdc: compile(table.kdc.publish),
+  consumer: compile(table.consumer.publish),
+  operator: compile(table.operator.publish),
+} as const;
+
+/** `topic` equals the rule's levels joined by `/`, with `self` for the marked level (no allocation). */
+function equalsRule(levels: PublishRule['levels'], self: string, topic: string): boolean {
+  let at = 0;
+  for (let i = 0; i < levels.length; i++) {
+    const marked = levels[i]!;
+    const level = marked === SELF ? self : marked;
+    if (!topic.startsWith(level, at)) return false;
+    at += level.length;
+    if (i < levels.length - 1) {
+      if (topic.charCodeAt(at) !== 0x2f) return false;
+      at++;
+    }
+  }
+  return at === topic.length;
+}
+
+/**
+ * The publish rules of a principal. Topics without wildcards (all a device has) are compared with the
+ * topic in place; wildcard rules are matched level by level.
+ */
 export function mayPublish(principal: Principal, topic: string, retain: boolean): boolean {
-  return publishPolicy(principal)(topic, retain);
+  if (retain && isRekeyTopic(topic)) return false;
+  const self = selfOf(principal);
+  const rules = principal.kind === 'device' ? publishRules.device : publishRules[principal.role];
+  let wildcards = false;
+  for (const rule of rules) {
+    if (rule.wildcard) wildcards = true;
+    else if (equalsRule(rule.levels, self, topic)) return true;
+  }
+  if (!wildcards) return false;
+  const levels = topic.split('/');
+  if (!wellFormed(levels, false)) return false;
+  return rules.some((rule) => rule.wildcard && covers(rule.levels.map((level) => (level === SELF ? self : level)), levels));
 }
 
 export function maySubscribe(principal: Principal, filter: string): boolean {

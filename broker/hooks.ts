@@ -61,6 +61,7 @@ export function securityHooks(ctx: HookContext): Pick<AedesOptions, 'preConnect'
         return done(refused(client, 'revoked', `certificate ${peer.serial} is revoked`), false);
       }
       const keepalive = keepalives.get(client) ?? 0;
+      keepalives.delete(client);
       if (keepalive < ctx.keepalive.min || keepalive > ctx.keepalive.max) {
         const detail = `keepalive ${keepalive}s is outside ${ctx.keepalive.min}..${ctx.keepalive.max}s`;
         return done(refused(client, 'keepalive', detail, IDENTIFIER_REJECTED), false);
@@ -93,7 +94,7 @@ export function securityHooks(ctx: HookContext): Pick<AedesOptions, 'preConnect'
         return done(packet.topic.startsWith('$') ? new Error('refused') : null);
       }
       const session = ctx.sessions.get(client);
-      if (session?.mayPublish(packet.topic, Boolean(packet.retain))) {
+      if (session && mayPublish(session.principal, packet.topic, Boolean(packet.retain))) {
         ctx.metrics.messagesIn.inc();
         return done(null);
       }

@@ -1,9 +1,10 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../metrics/process.js';
 
 /** The broker's Prometheus metrics; one registry per broker so tests and `up` can run several. */
 export function createBrokerMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'fleetkey_broker_process_' });
+  collectProcessMetrics(registry, 'fleetkey_broker_process_');
   return {
     registry,
     connected: new Gauge({ name: 'fleetkey_broker_connected_clients', help: 'Clients with an open MQTT session', registers: [registry] }),

@@ -1,15 +1,15 @@
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
-import { Aedes } from 'aedes';
+import { Aedes, type Client } from 'aedes';
 import { RevocationCache } from '../store/revocation-cache.js';
 import { confirmConnectUse } from '../store/succession.js';
 import { securityHooks } from './hooks.js';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
 import { resolveBrokerOptions, type BrokerOptionsInput, type BrokerTls } from './options.js';
-import { limitPacketSize } from './packet-limit.js';
+import { packetSizeLimit } from './packet-limit.js';
 import { SessionRegistry } from './sessions.js';
-import { coalesceWrites } from './write-coalescing.js';
+import { writeCoalescer } from './write-coalescing.js';
 
 export interface FleetBroker {
   /** Starts listening; resolves with the bound address. */
@@ -70,22 +70,29 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     minVersion: 'TLSv1.2',
   });
   const sockets = new Set<Socket>();
+  const coalesceWrites = writeCoalescer();
+  const limitPacketSize = packetSizeLimit(opts.maxPacketBytes, (client, length) => {
+    metrics.refusals.inc({ reason: 'packet-size' });
+    log.warn({ event: 'packet-refused', clientId: client.id, length, limit: opts.maxPacketBytes }, 'packet too large');
+  });
+  // Shared by every connection (`this` is the socket; aedes sets `conn.client`), so an idle connection
+  // carries no listener closures of ours.
+  function forgetSocket(this: Socket): void {
+    sockets.delete(this);
+  }
+  function endSession(this: TLSSocket & { client?: Client }): void {
+    if (this.client) sessions.remove(this.client);
+    metrics.connected.set(sessions.size);
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forgetSocket);
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.setNoDelay(true);
     coalesceWrites(socket);
-    const client = aedes.handle(socket);
-    limitPacketSize(client, opts.maxPacketBytes, (length) => {
-      metrics.refusals.inc({ reason: 'packet-size' });
-      log.warn({ event: 'packet-refused', clientId: client.id, length, limit: opts.maxPacketBytes }, 'packet too large');
-    });
-    socket.once('close', () => {
-      sessions.remove(client);
-      metrics.connected.set(sessions.size);
-    });
+    limitPacketSize(aedes.handle(socket));
+    socket.on('close', endSession);
   });
   server.on('tlsClientError', (err, socket) => {
     metrics.refusals.inc({ reason: 'tls' });

@@ -2,14 +2,12 @@ import type { Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { Principal } from '../protocol/principal.js';
 import type { RevocationCache } from '../store/revocation-cache.js';
-import { publishPolicy, type PublishPolicy } from './acl.js';
 import type { BrokerMetrics } from './metrics.js';
 
 /** What the broker knows about one authenticated session. */
 export interface Session {
   readonly client: Client;
   readonly principal: Principal;
-  readonly mayPublish: PublishPolicy;
   /** Serial of the certificate the session was opened with (upper-case hex). */
   readonly serial: string;
   /** The certificate's notAfter, in ms since the epoch. */
@@ -46,7 +44,7 @@ export class SessionRegistry {
   }
 
   add(client: Client, principal: Principal, serial: string, notAfter: Date): Session {
-    const session: Session = { client, principal, mayPublish: publishPolicy(principal), serial, notAfter: notAfter.getTime() };
+    const session: Session = { client, principal, serial, notAfter: notAfter.getTime() };
     this.byClient.set(client, session);
     return session;
   }

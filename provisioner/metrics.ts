@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../metrics/process.js';
 
 /** EST operations the enrollment metrics are labelled with. */
 export type EnrollMethod = 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 'bundle';
@@ -6,7 +7,7 @@ export type EnrollMethod = 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 
 /** The provisioner's Prometheus metrics; one registry per provisioner, so tests and `up` can run several. */
 export function createProvisionerMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'fleetkey_provisioner_process_' });
+  collectProcessMetrics(registry, 'fleetkey_provisioner_process_');
   return {
     registry,
     enrollments: new Counter({

@@ -4,24 +4,13 @@
  * Usage: node dist/bench/broker/run-floor.js <fixtures dir>
  */
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
-import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
 import { announce, dirArgument } from './child-io.js';
-import { FILES } from './fixtures.js';
+import { listenerOptions } from './tls-files.js';
 
-const dir = dirArgument();
-const read = (name: string) => readFileSync(join(dir, name), 'utf8');
 const sockets = new Set<Socket>();
-const server = createServer({
-  ca: [read(FILES.root), read(FILES.issuing)],
-  cert: read(FILES.serverCert),
-  key: read(FILES.serverKey),
-  requestCert: true,
-  rejectUnauthorized: true,
-  minVersion: 'TLSv1.2',
-});
+const server = createServer(listenerOptions(dirArgument()));
 server.on('secureConnection', (socket: TLSSocket) => {
   socket.setNoDelay(true);
   sockets.add(socket);

@@ -1,6 +1,7 @@
 /**
  * The servers under test, each a child process on its own free port of 127.0.0.1 loading the same
- * certificate files: our broker, Mosquitto 2 and the bare-TLS floor.
+ * certificate files: our broker, Mosquitto 2, aedes without hooks (the issue's naive Aedes), and two
+ * Node floors: the MQTT relay (connects and messages) and the bare TLS server (idle memory).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FILES } from './fixtures.js';
 
-export type TargetName = 'fleetkey' | 'mosquitto' | 'floor';
+export type TargetName = 'fleetkey' | 'mosquitto' | 'aedes' | 'relay' | 'floor';
 
 export interface Target {
   readonly name: TargetName;
@@ -81,6 +82,14 @@ export function startFleetkey(dir: string, cpuProfDir?: string): Promise<Target>
 
 export function startFloor(dir: string): Promise<Target> {
   return startNodeChild('floor', './run-floor.js', dir, []);
+}
+
+export function startNaiveAedes(dir: string): Promise<Target> {
+  return startNodeChild('aedes', './run-naive.js', dir, []);
+}
+
+export function startRelay(dir: string): Promise<Target> {
+  return startNodeChild('relay', './run-relay.js', dir, []);
 }
 
 /** Mosquitto 2 with the settings; logs (default types) to a file, as a service would. */

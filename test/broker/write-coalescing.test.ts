@@ -1,11 +1,11 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { once } from 'node:events';
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { coalesceWrites } from '../../broker/write-coalescing.js';
+import { createServer, connect, Socket, type AddressInfo } from 'node:net';
+import { writeCoalescer, type CoalesceWrites } from '../../broker/write-coalescing.js';
 
 /** A connected pair over 127.0.0.1: `server` is the side that coalesces. */
-async function pair(t: Test): Promise<{ server: Socket; client: Socket }> {
+async function pair(t: Test, coalesceWrites: CoalesceWrites = writeCoalescer()): Promise<{ server: Socket; client: Socket }> {
   const listener = createServer();
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
@@ -72,4 +72,29 @@ t.test('ok/backpressure: write() says false past the high-water mark, and drain 
   client.resume();
   await drained;
   t.pass('drained');
+});
+
+t.test('ok/one coalescer holds several connections in a turn and releases them all', async (t) => {
+  const coalesceWrites = writeCoalescer();
+  const a = await pair(t, coalesceWrites);
+  const b = await pair(t, coalesceWrites);
+  a.server.write('to a;');
+  b.server.write('to b;');
+  a.server.write('again a;');
+  t.equal(a.server.writableCorked, 1, 'a held');
+  t.equal(b.server.writableCorked, 1, 'b held');
+  t.equal(a.server.write, b.server.write, 'one shared write function');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(a.server.writableCorked + b.server.writableCorked, 0, 'both released at the end of the turn');
+  t.equal((await read(a.client, 13)).toString(), 'to a;again a;');
+  t.equal((await read(b.client, 5)).toString(), 'to b;');
+});
+
+t.test('ok/a stream with a write of its own is left as it is', async (t) => {
+  const socket = new Socket();
+  const own = (() => true) as Socket['write'];
+  socket.write = own;
+  writeCoalescer()(socket);
+  t.equal(socket.write, own, 'not replaced');
+  socket.destroy();
 });
