@@ -81,7 +81,7 @@ export function printTable(runs: readonly Figures[], sizes: { small: number; lar
     const ratio = ratioOf(ours, row.ref === 'floor' ? floor : mosquitto);
     let target = '–';
     let result = '';
-    if (row.target) {
+    if (row.target && Number.isFinite(ratio)) {
       target = `${row.target.op === '>=' ? '≥' : '≤'} ${row.target.x}x ${row.ref === 'floor' ? 'floor' : 'mosq'}`;
       const pass = row.target.op === '>=' ? ratio >= row.target.x : ratio <= row.target.x;
       result = pass ? 'PASS' : 'MISS';

@@ -4,27 +4,11 @@
  * no-delay). No identity, ACL, revocation, metrics or logs.
  * Usage: node dist/bench/broker/run-naive.js <fixtures dir>
  */
-import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
-import { createServer, type TLSSocket } from 'node:tls';
 import { Aedes } from 'aedes';
-import { announce, dirArgument } from './child-io.js';
-import { listenerOptions } from './tls-files.js';
+import { serveTls } from './tls-child.js';
 
 const aedes = await Aedes.createBroker();
-const sockets = new Set<Socket>();
-const server = createServer(listenerOptions(dirArgument()));
-server.on('secureConnection', (socket: TLSSocket) => {
-  socket.setNoDelay(true);
-  sockets.add(socket);
-  socket.once('close', () => sockets.delete(socket));
-  aedes.handle(socket);
-});
-server.on('tlsClientError', () => undefined);
-server.listen(0, '127.0.0.1');
-await once(server, 'listening');
-announce((server.address() as AddressInfo).port, async () => {
-  server.close();
-  await new Promise<void>((resolve) => aedes.close(() => resolve()));
-  for (const socket of sockets) socket.destroy();
-});
+await serveTls(
+  (socket) => aedes.handle(socket),
+  () => new Promise<void>((resolve) => aedes.close(() => resolve())),
+);

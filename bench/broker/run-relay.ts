@@ -6,11 +6,8 @@
  * sessions, queues or logs: what it spends is what Node's streams and OpenSSL cost.
  * Usage: node dist/bench/broker/run-relay.js <fixtures dir>
  */
-import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
-import { createServer, type TLSSocket } from 'node:tls';
-import { announce, dirArgument } from './child-io.js';
-import { listenerOptions } from './tls-files.js';
+import type { TLSSocket } from 'node:tls';
+import { serveTls } from './tls-child.js';
 
 const CONNECT = 1;
 const PUBLISH = 3;
@@ -18,7 +15,6 @@ const SUBSCRIBE = 8;
 const PINGREQ = 12;
 const DISCONNECT = 14;
 
-const sockets = new Set<Socket>();
 const subscribers = new Set<TLSSocket>();
 
 /** The length of the complete packet at the start of `buf`, or 0 while more bytes are needed (MQTT 3.1.1 §2.2.3). */
@@ -58,10 +54,7 @@ function handle(socket: TLSSocket, packet: Buffer): void {
   else if (type === DISCONNECT) socket.end();
 }
 
-const server = createServer(listenerOptions(dirArgument()));
-server.on('secureConnection', (socket: TLSSocket) => {
-  socket.setNoDelay(true);
-  sockets.add(socket);
+await serveTls((socket) => {
   let pending: Buffer | undefined;
   socket.on('data', (chunk: Buffer) => {
     let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
@@ -72,15 +65,5 @@ server.on('secureConnection', (socket: TLSSocket) => {
     pending = buf.length > 0 ? buf : undefined;
   });
   socket.on('error', () => undefined);
-  socket.once('close', () => {
-    sockets.delete(socket);
-    subscribers.delete(socket);
-  });
-});
-server.on('tlsClientError', () => undefined);
-server.listen(0, '127.0.0.1');
-await once(server, 'listening');
-announce((server.address() as AddressInfo).port, async () => {
-  server.close();
-  for (const socket of sockets) socket.destroy();
+  socket.once('close', () => subscribers.delete(socket));
 });
