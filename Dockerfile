@@ -7,7 +7,6 @@ COPY certs certs
 COPY store store
 COPY protocol protocol
 COPY errors errors
-COPY metrics metrics
 COPY broker broker
 COPY provisioner provisioner
 COPY kdc kdc

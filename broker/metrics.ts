@@ -1,10 +1,9 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { collectProcessMetrics } from '../metrics/process.js';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The broker's Prometheus metrics; one registry per broker so tests and `up` can run several. */
 export function createBrokerMetrics() {
   const registry = new Registry();
-  collectProcessMetrics(registry, 'fleetkey_broker_process_');
+  collectDefaultMetrics({ register: registry, prefix: 'fleetkey_broker_process_' });
   return {
     registry,
     connected: new Gauge({ name: 'fleetkey_broker_connected_clients', help: 'Clients with an open MQTT session', registers: [registry] }),

@@ -1,5 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client';
-import { collectProcessMetrics } from '../metrics/process.js';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** EST operations the enrollment metrics are labelled with. */
 export type EnrollMethod = 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 'bundle';
@@ -7,7 +6,7 @@ export type EnrollMethod = 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 
 /** The provisioner's Prometheus metrics; one registry per provisioner, so tests and `up` can run several. */
 export function createProvisionerMetrics() {
   const registry = new Registry();
-  collectProcessMetrics(registry, 'fleetkey_provisioner_process_');
+  collectDefaultMetrics({ register: registry, prefix: 'fleetkey_provisioner_process_' });
   return {
     registry,
     enrollments: new Counter({
