@@ -9,7 +9,7 @@
  * Usage: node dist/bench/broker.js [--quick] [--runs 3] [--profile] [--perf] [--skip-idle]
  */
 import { parseArgs } from 'node:util';
-import { connectPass } from './broker/connect.js';
+import { connectPass, connectPasses } from './broker/connect.js';
 import { createFixtures, type BenchFixtures } from './broker/fixtures.js';
 import { idleRss, type IdleResult } from './broker/idle.js';
 import { latency, openPubSub, throughput, type QoS } from './broker/messages.js';
@@ -39,6 +39,8 @@ const plan = {
    * own TLS client code warms up on whichever broker it meets first.
    */
   connectWarmup: quick ? 200 : 1000,
+  /** The measured connects run in rounds that take turns between the servers (see connectPasses). */
+  connectRounds: 10,
   inflight: 8,
   publishers: 50,
   qos0: { count: quick ? 20_000 : 200_000, warmup: quick ? 2_000 : 20_000, window: 1000, timeoutMs: 60_000 },
@@ -75,8 +77,9 @@ async function run(fx: BenchFixtures, index: number): Promise<Figures> {
   const targets = { fleetkey: await startFleetkey(fx.dir), aedes: await startNaiveAedes(fx.dir), mosquitto: await startMosquitto(fx.dir), relay: await startRelay(fx.dir) };
   try {
     await each(targets, (t) => connectPass(t, fx, { count: plan.connectWarmup, inflight: plan.inflight }));
-    const fresh = await each(targets, (t) => connectPass(t, fx, { count: plan.connects, inflight: plan.inflight }));
-    const resumed = await each(targets, (t) => connectPass(t, fx, { count: plan.connects, inflight: plan.inflight, sessions: fresh[t.name as Broker].sessions }));
+    const fresh = await connectPasses(targets, fx, { count: plan.connects, inflight: plan.inflight, rounds: plan.connectRounds });
+    const sessions = Object.fromEntries(brokers.map((name) => [name, fresh[name].sessions])) as Record<Broker, (Buffer | undefined)[]>;
+    const resumed = await connectPasses(targets, fx, { count: plan.connects, inflight: plan.inflight, rounds: plan.connectRounds, sessions });
     const q0 = await each(targets, (t) => messageWorkloads(t, fx, 0));
     const q1 = await each(targets, (t) => messageWorkloads(t, fx, 1));
     for (const name of brokers) {

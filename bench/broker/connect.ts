@@ -16,6 +16,9 @@ export interface ConnectResult {
   /** Share of handshakes that resumed a TLS session (0 for a fresh pass). */
   readonly resumedShare: number;
   readonly failures: number;
+  /** Wall time of the pass and broker CPU over it, for adding passes up. */
+  readonly seconds: number;
+  readonly cpuMs: number;
 }
 
 export interface ConnectPass {
@@ -27,15 +30,17 @@ export interface ConnectPass {
 export async function connectPass(
   target: Target,
   fx: BenchFixtures,
-  opts: { count: number; inflight: number; sessions?: readonly (Buffer | undefined)[] },
+  opts: { count: number; inflight: number; sessions?: readonly (Buffer | undefined)[]; offset?: number },
 ): Promise<ConnectPass> {
-  const sessions: (Buffer | undefined)[] = new Array(opts.count).fill(undefined);
+  const offset = opts.offset ?? 0;
+  const sessions: (Buffer | undefined)[] = new Array(offset + opts.count).fill(undefined);
   const closing: Promise<void>[] = [];
   let resumed = 0;
   let failures = 0;
   const cpuBefore = cpuMs(target.pid);
   const started = process.hrtime.bigint();
-  await pool(opts.count, opts.inflight, async (i) => {
+  await pool(opts.count, opts.inflight, async (k) => {
+    const i = offset + k;
     const device = i % fx.devices;
     try {
       const conn = await connectMqtt(target.port, fx.deviceId(device), fx.deviceContext(device), { session: opts.sessions?.[i] });
@@ -56,7 +61,56 @@ export async function connectPass(
   const cpu = cpuMs(target.pid) - cpuBefore;
   const done = opts.count - failures;
   return {
-    result: { connects: done, perSec: done / seconds, cpuMsEach: cpu / Math.max(1, done), resumedShare: resumed / Math.max(1, done), failures },
+    result: { connects: done, perSec: done / seconds, cpuMsEach: cpu / Math.max(1, done), resumedShare: resumed / Math.max(1, done), failures, seconds, cpuMs: cpu },
+    sessions,
+  };
+}
+
+/**
+ * `count` connects through each server, in `rounds` that take turns between the servers. One server's
+ * whole pass after another's put seconds of the machine's drift between the two sides of a ratio
+ * (per-run connect ratios moved from 0.77x to 1.17x); in turns, the drift falls on every server alike.
+ * Round r connects devices r·count/rounds onwards, so a resumption pass offers each device its own
+ * session.
+ */
+export async function connectPasses<N extends string>(
+  targets: Readonly<Record<N, Target>>,
+  fx: BenchFixtures,
+  opts: { count: number; inflight: number; rounds: number; sessions?: Readonly<Record<N, readonly (Buffer | undefined)[]>> },
+): Promise<Record<N, ConnectPass>> {
+  const names = Object.keys(targets) as N[];
+  const rounds = Math.max(1, Math.min(opts.rounds, opts.count));
+  const parts = new Map<N, ConnectPass[]>(names.map((name) => [name, []]));
+  for (let r = 0; r < rounds; r++) {
+    const offset = Math.floor((r * opts.count) / rounds);
+    const count = Math.floor(((r + 1) * opts.count) / rounds) - offset;
+    for (const name of names) {
+      const sessions = opts.sessions?.[name];
+      parts.get(name)!.push(await connectPass(targets[name], fx, { count, inflight: opts.inflight, offset, ...(sessions ? { sessions } : {}) }));
+    }
+  }
+  const out = {} as Record<N, ConnectPass>;
+  for (const name of names) out[name] = addUp(parts.get(name)!, opts.count);
+  return out;
+}
+
+function addUp(passes: readonly ConnectPass[], count: number): ConnectPass {
+  const sum = (f: (p: ConnectPass) => number) => passes.reduce((total, p) => total + f(p), 0);
+  const connects = sum((p) => p.result.connects);
+  const seconds = sum((p) => p.result.seconds);
+  const cpuMs = sum((p) => p.result.cpuMs);
+  const sessions: (Buffer | undefined)[] = new Array(count).fill(undefined);
+  for (const pass of passes) pass.sessions.forEach((session, i) => (sessions[i] = session ?? sessions[i]));
+  return {
+    result: {
+      connects,
+      perSec: connects / seconds,
+      cpuMsEach: cpuMs / Math.max(1, connects),
+      resumedShare: sum((p) => p.result.resumedShare * p.result.connects) / Math.max(1, connects),
+      failures: sum((p) => p.result.failures),
+      seconds,
+      cpuMs,
+    },
     sessions,
   };
 }
