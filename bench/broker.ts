@@ -78,8 +78,7 @@ async function run(fx: BenchFixtures, index: number): Promise<Figures> {
   try {
     await each(targets, (t) => connectPass(t, fx, { count: plan.connectWarmup, inflight: plan.inflight }));
     const fresh = await connectPasses(targets, fx, { count: plan.connects, inflight: plan.inflight, rounds: plan.connectRounds });
-    const sessions = Object.fromEntries(brokers.map((name) => [name, fresh[name].sessions])) as Record<Broker, (Buffer | undefined)[]>;
-    const resumed = await connectPasses(targets, fx, { count: plan.connects, inflight: plan.inflight, rounds: plan.connectRounds, sessions });
+    const resumed = await connectPasses(targets, fx, { count: plan.connects, inflight: plan.inflight, rounds: plan.connectRounds, resume: fresh });
     const q0 = await each(targets, (t) => messageWorkloads(t, fx, 0));
     const q1 = await each(targets, (t) => messageWorkloads(t, fx, 1));
     for (const name of brokers) {

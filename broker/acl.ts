@@ -32,8 +32,10 @@ const table = {
   },
 } as const satisfies Record<string, Rules>;
 
-function rulesOf(principal: Principal): Rules {
-  return principal.kind === 'device' ? table.device : table[principal.role];
+type Role = keyof typeof table;
+
+function roleOf(principal: Principal): Role {
+  return principal.kind === 'device' ? 'device' : principal.role;
 }
 
 function selfOf(principal: Principal): string {
@@ -67,33 +69,29 @@ function wellFormed(levels: readonly string[], allowWildcards: boolean): boolean
   });
 }
 
-/**
- * A publish rule's topic levels, with the principal's own id marked: compiled once per table entry, so
- * a session holds no policy of its own (it is consulted through its principal on every PUBLISH).
- */
-interface PublishRule {
-  readonly levels: readonly (string | typeof SELF)[];
-  readonly wildcard: boolean;
-}
-
 const SELF = Symbol('self');
 
-function compile(patterns: readonly string[]): readonly PublishRule[] {
-  return patterns.map((pattern) => {
-    const levels = pattern.split('/').map((level) => (level === '{self}' ? SELF : level));
-    return { levels, wildcard: levels.some((level) => level === '+' || level === '#') };
-  });
+/**
+ * A role's publish rules, compiled once: rules without wildcards as levels with the principal's own id
+ * marked, so a session holds no policy of its own; wildcard rules as written.
+ */
+interface PublishRules {
+  readonly exact: readonly (readonly (string | typeof SELF)[])[];
+  readonly wildcard: readonly string[];
 }
 
-const publishRules = {
-  device: compile(table.device.publish),
-  kdc: compile(table.kdc.publish),
-  consumer: compile(table.consumer.publish),
-  operator: compile(table.operator.publish),
-} as const;
+function compilePublish(patterns: readonly string[]): PublishRules {
+  const wildcard = patterns.filter((pattern) => pattern.split('/').some((level) => level === '+' || level === '#'));
+  const exact = patterns
+    .filter((pattern) => !wildcard.includes(pattern))
+    .map((pattern) => pattern.split('/').map((level) => (level === '{self}' ? SELF : level)));
+  return { exact, wildcard };
+}
+
+const publishRules = Object.fromEntries((Object.keys(table) as Role[]).map((role) => [role, compilePublish(table[role].publish)])) as Record<Role, PublishRules>;
 
 /** `topic` equals the rule's levels joined by `/`, with `self` for the marked level (no allocation). */
-function equalsRule(levels: PublishRule['levels'], self: string, topic: string): boolean {
+function equalsRule(levels: PublishRules['exact'][number], self: string, topic: string): boolean {
   let at = 0;
   for (let i = 0; i < levels.length; i++) {
     const marked = levels[i]!;
@@ -115,23 +113,18 @@ function equalsRule(levels: PublishRule['levels'], self: string, topic: string):
 export function mayPublish(principal: Principal, topic: string, retain: boolean): boolean {
   if (retain && isRekeyTopic(topic)) return false;
   const self = selfOf(principal);
-  const rules = principal.kind === 'device' ? publishRules.device : publishRules[principal.role];
-  let wildcards = false;
-  for (const rule of rules) {
-    if (rule.wildcard) wildcards = true;
-    else if (equalsRule(rule.levels, self, topic)) return true;
-  }
-  if (!wildcards) return false;
+  const rules = publishRules[roleOf(principal)];
+  if (rules.exact.some((levels) => equalsRule(levels, self, topic))) return true;
+  if (rules.wildcard.length === 0) return false;
   const levels = topic.split('/');
-  if (!wellFormed(levels, false)) return false;
-  return rules.some((rule) => rule.wildcard && covers(rule.levels.map((level) => (level === SELF ? self : level)), levels));
+  return wellFormed(levels, false) && rules.wildcard.some((pattern) => covers(expand(pattern, self), levels));
 }
 
 export function maySubscribe(principal: Principal, filter: string): boolean {
   const levels = filter.split('/');
   if (!wellFormed(levels, true)) return false;
   const self = selfOf(principal);
-  return rulesOf(principal).subscribe.some((pattern) => covers(expand(pattern, self), levels));
+  return table[roleOf(principal)].subscribe.some((pattern) => covers(expand(pattern, self), levels));
 }
 
 /** Grants are never retained: a retained grant would be replayed to every later subscriber. */

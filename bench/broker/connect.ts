@@ -70,13 +70,13 @@ export async function connectPass(
  * `count` connects through each server, in `rounds` that take turns between the servers. One server's
  * whole pass after another's put seconds of the machine's drift between the two sides of a ratio
  * (per-run connect ratios moved from 0.77x to 1.17x); in turns, the drift falls on every server alike.
- * Round r connects devices r·count/rounds onwards, so a resumption pass offers each device its own
- * session.
+ * Round r connects devices r·count/rounds onwards, so a resumption pass (`resume`: the fresh passes)
+ * offers each device its own session.
  */
 export async function connectPasses<N extends string>(
   targets: Readonly<Record<N, Target>>,
   fx: BenchFixtures,
-  opts: { count: number; inflight: number; rounds: number; sessions?: Readonly<Record<N, readonly (Buffer | undefined)[]>> },
+  opts: { count: number; inflight: number; rounds: number; resume?: Readonly<Record<N, ConnectPass>> },
 ): Promise<Record<N, ConnectPass>> {
   const names = Object.keys(targets) as N[];
   const rounds = Math.max(1, Math.min(opts.rounds, opts.count));
@@ -85,7 +85,7 @@ export async function connectPasses<N extends string>(
     const offset = Math.floor((r * opts.count) / rounds);
     const count = Math.floor(((r + 1) * opts.count) / rounds) - offset;
     for (const name of names) {
-      const sessions = opts.sessions?.[name];
+      const sessions = opts.resume?.[name].sessions;
       parts.get(name)!.push(await connectPass(targets[name], fx, { count, inflight: opts.inflight, offset, ...(sessions ? { sessions } : {}) }));
     }
   }
