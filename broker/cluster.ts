@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import mqemitterRedis from 'mqemitter-redis';
+import { redisConnection } from '../store/redis/url.js';
 
 export interface ClusterBackends {
   readonly mq: unknown;
@@ -47,9 +48,9 @@ export async function redisClusterBackends(url: string, prefix: string): Promise
   // Both packages bundle ioredis 5; ioredis 6 connections speak the same protocol. The emitter's
   // connections are made here and ready before it subscribes: left to itself, its subscriber ran the
   // ready check (INFO) after entering subscriber mode and failed.
-  const conn = new Redis(url, { keyPrefix: namespace });
-  const subConn = new Redis(url);
-  const pubConn = new Redis(url);
+  const conn = redisConnection(url, { keyPrefix: namespace, lazyConnect: false });
+  const subConn = redisConnection(url, { lazyConnect: false });
+  const pubConn = redisConnection(url, { lazyConnect: false });
   await Promise.all([conn, subConn, pubConn].map((c) => new Promise<void>((resolve, reject) => {
     c.once('ready', () => resolve());
     c.once('error', reject);

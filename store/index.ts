@@ -13,14 +13,14 @@ export interface OpenStoreOptions {
 
 /**
  * Opens the store a URL names: `file:<dir>` (the embedded default, `file:./data`; `file:///abs` works too)
- * or `redis://…` / `rediss://…`. The Redis client is loaded only when asked for.
+ * or `redis://…` / `rediss://…` / `redis+sentinel://…` (store/redis/url.ts). The Redis client is loaded only when asked for.
  */
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   if (typeof url === 'string' && url.startsWith('file:')) {
     const { openFileStore } = await import('./file/index.js');
     return openFileStore(fileDir(url), opts.logger === undefined ? {} : { logger: opts.logger });
   }
-  if (typeof url === 'string' && /^rediss?:\/\//.test(url)) {
+  if (typeof url === 'string' && /^(rediss?|redis\+sentinel):\/\//.test(url)) {
     const { openRedisStore } = await import('./redis/index.js');
     return openRedisStore(url, opts);
   }

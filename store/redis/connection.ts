@@ -1,6 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { catalogue, FleetkeyError, type ErrorCode } from '../../errors/index.js';
+import { parseRedisUrl, redisConnection } from './url.js';
 
 /** A command that gets no answer within this time fails (a hung or unreachable server). */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -19,7 +20,7 @@ function reconnectDelay(times: number): number {
  * applied, whole, once the server resumes: STORE_UNAVAILABLE means "not known to have happened".
  */
 export function commandConnection(url: string, logger: Logger): Redis {
-  return watch(new Redis(url, {
+  return watch(redisConnection(url, {
     ...common,
     connectionName: 'fleetkey-store',
     enableOfflineQueue: false,
@@ -31,7 +32,7 @@ export function commandConnection(url: string, logger: Logger): Redis {
 
 /** Pub/sub needs a connection of its own; ioredis re-subscribes it after every reconnect. */
 export function subscriberConnection(url: string, logger: Logger): Redis {
-  return watch(new Redis(url, { ...common, connectionName: 'fleetkey-events', autoResubscribe: true }), 'subscriber', logger);
+  return watch(redisConnection(url, { ...common, connectionName: 'fleetkey-events', autoResubscribe: true }), 'subscriber', logger);
 }
 
 const common: RedisOptions = {
@@ -89,8 +90,5 @@ export function storeError(what: string, err: unknown): FleetkeyError {
 
 /** The URL without credentials, for `Store.url` and logs. */
 export function publicUrl(url: string): string {
-  const parsed = new URL(url);
-  parsed.username = '';
-  parsed.password = '';
-  return parsed.toString().replace(/\/$/, '');
+  return parseRedisUrl(url).publicUrl;
 }
