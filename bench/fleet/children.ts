@@ -10,8 +10,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { SimReport } from '../../device-sim/index.js';
 
-const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(DIST, 'cli', 'main.js');
+export const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(DIST, 'cli', 'main.js');
 export const STORE_PREFIX = 'fleetbench:';
 
 export interface Child {
@@ -27,7 +27,7 @@ function profileArgs(name: string): string[] {
   return wanted.includes(name) ? ['--cpu-prof', '--cpu-prof-dir', process.env.FLEET_BENCH_PROFILE_DIR ?? process.cwd()] : [];
 }
 
-function start(name: string, args: string[], onLine: (line: string, stream: 'out' | 'err') => void): Child {
+export function start(name: string, args: string[], onLine: (line: string, stream: 'out' | 'err') => void): Child {
   const proc = spawn(process.execPath, [...profileArgs(name), ...args], { stdio: 'pipe', env: { ...process.env, FLEETKEY_LOG_LEVEL: 'warn' } });
   createInterface({ input: proc.stdout }).on('line', (l) => onLine(l, 'out'));
   createInterface({ input: proc.stderr }).on('line', (l) => onLine(l, 'err'));
@@ -47,7 +47,7 @@ function start(name: string, args: string[], onLine: (line: string, stream: 'out
 }
 
 /** Resolves with the first line for which `pick` returns a value; rejects if the child exits first. */
-function firstLine<T>(name: string, args: string[], pick: (line: string) => T | undefined, also?: (line: string, stream: 'out' | 'err') => void): Promise<{ child: Child; value: T }> {
+export function firstLine<T>(name: string, args: string[], pick: (line: string) => T | undefined, also?: (line: string, stream: 'out' | 'err') => void): Promise<{ child: Child; value: T }> {
   return new Promise((resolve, reject) => {
     let done = false;
     const errors: string[] = [];
@@ -67,7 +67,7 @@ function firstLine<T>(name: string, args: string[], pick: (line: string) => T | 
   });
 }
 
-const json = (line: string): Record<string, unknown> | undefined => {
+export const json = (line: string): Record<string, unknown> | undefined => {
   if (!line.startsWith('{')) return undefined;
   try {
     return JSON.parse(line) as Record<string, unknown>;
