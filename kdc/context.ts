@@ -23,6 +23,8 @@ export interface KdcContext {
   readonly revocations: RevocationCache;
   /** Publishes QoS 1, never retained (a retained grant would be replayed to every later subscriber). */
   readonly publish: (topic: string, payload: string) => Promise<void>;
+  /** The store answered EPOCH_NOT_FOUND for an epoch this KDC holds: check it against the high-water mark. */
+  readonly epochMissing: () => void;
   /** Devices this KDC granted in an epoch (a rotation skips those already served by a request). */
   readonly grantedIn: Map<number, Set<string>>;
 }

@@ -12,6 +12,10 @@ export interface KdcMetrics {
   readonly rotations: Counter<'outcome'>;
   /** Seconds from the start of a rotation to its last grant published. */
   readonly rotationSeconds: Histogram;
+  /** Waits of a rotation for the store (STORE_UNAVAILABLE), each followed by a retry. */
+  readonly rotationRetries: Counter;
+  /** Times the store's current epoch was found behind the KDC's high-water mark (the store lost writes). */
+  readonly storeBehind: Counter;
   readonly epoch: Gauge;
   readonly connectedDevices: Gauge;
 }
@@ -28,6 +32,8 @@ export function createKdcMetrics(registry: Registry = new Registry()): KdcMetric
       name: 'fleetkey_kdc_rotation_seconds', help: 'From rotation start to the last grant published', registers,
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64],
     }),
+    rotationRetries: new Counter({ name: 'fleetkey_kdc_rotation_retries_total', help: 'Rotation steps retried after the store was unavailable', registers }),
+    storeBehind: new Counter({ name: 'fleetkey_kdc_epoch_store_behind_total', help: 'The store\'s epoch was found behind the KDC\'s high-water mark (lost writes)', registers }),
     epoch: new Gauge({ name: 'fleetkey_kdc_epoch', help: 'The current epoch', registers }),
     connectedDevices: new Gauge({ name: 'fleetkey_kdc_connected_devices', help: 'Devices the KDC counts as connected', registers }),
   };

@@ -1,5 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { FleetkeyError } from '../errors/index.js';
+import { CENSUS_FILTER } from '../protocol/census.js';
 import { filters } from '../protocol/topics.js';
 import type { KdcBroker } from './options.js';
 
@@ -9,8 +10,11 @@ export const presenceFilters = { connected: '$SYS/+/new/clients', disconnected: 
 /** The KDC's subscriptions (DESIGN.md "Broker", ACL row kdc). */
 export const kdcSubscriptions = [
   filters.deviceRekeyRequests, filters.deviceRekeyAcks, filters.serviceRekeyRequests, filters.serviceRekeyAcks,
-  presenceFilters.connected, presenceFilters.disconnected,
+  presenceFilters.connected, presenceFilters.disconnected, CENSUS_FILTER,
 ] as const;
+
+/** Subscriptions the KDC can serve without: a broker that does not admit them yet is only warned about. */
+const optionalSubscriptions: ReadonlySet<string> = new Set([CENSUS_FILTER]);
 
 /** A presence event's broker node and client id, or undefined for any other topic. */
 export function parsePresence(topic: string, payload: Buffer): { node: string; clientId: string; connected: boolean } | undefined {
@@ -26,7 +30,9 @@ export function parsePresence(topic: string, payload: Buffer): { node: string; c
  * when it is back. `onMessage` is attached before CONNECT, so nothing queued is missed.
  * Resolves once subscribed; KDC_BROKER_UNAVAILABLE if the broker refuses or cannot be reached.
  */
-export async function connectKdc(broker: KdcBroker, clientId: string, onMessage: (topic: string, payload: Buffer) => void): Promise<MqttClient> {
+export async function connectKdc(
+  broker: KdcBroker, clientId: string, onMessage: (topic: string, payload: Buffer) => void,
+): Promise<{ client: MqttClient; refused: string[] }> {
   const client = mqtt.connect(broker.url, {
     protocolVersion: 4,
     clientId,
@@ -40,6 +46,7 @@ export async function connectKdc(broker: KdcBroker, clientId: string, onMessage:
     rejectUnauthorized: true,
   });
   client.on('message', (topic, payload) => onMessage(topic, payload));
+  let refused: string[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error) => reject(err);
@@ -61,12 +68,13 @@ export async function connectKdc(broker: KdcBroker, clientId: string, onMessage:
         timer = setTimeout(() => reject(new Error('no SUBACK within 10 s')), 10_000);
       }),
     ]).finally(() => clearTimeout(timer));
-    const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
-    if (refused.length > 0) throw new Error(`subscriptions refused: ${refused.join(', ')}`);
+    refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+    const required = refused.filter((topic) => !optionalSubscriptions.has(topic));
+    if (required.length > 0) throw new Error(`subscriptions refused: ${required.join(', ')}`);
   } catch (err) {
     await client.endAsync(true).catch(() => undefined);
     throw new FleetkeyError('KDC_BROKER_UNAVAILABLE', `${broker.url}: ${(err as Error).message}`, { cause: err });
   }
   client.on('error', () => undefined); // reconnects are logged by the caller through 'offline'/'connect'
-  return client;
+  return { client, refused };
 }

@@ -42,8 +42,18 @@ export interface KdcOptions {
   readonly requestBatchMs: number;
   /** A client's rekey requests closer together than this (ms) are dropped. Default 1000. */
   readonly requestIntervalMs: number;
-  /** A distributing epoch older than this (ms) whose distributor is silent is taken over by a rotation request. Default 60000. */
-  readonly takeoverAfterMs: number;
+  /**
+   * Milliseconds a rotation's lease lasts without renewal (renewed every third of it): a distributing
+   * epoch whose lease ran out has lost its distributor and any replica takes it over. Default 10000.
+   */
+  readonly leaseMs: number;
+  /** Milliseconds between checks for a distributing epoch without an owner, a store behind the mark, a missed request. Default 3000. */
+  readonly checkEveryMs: number;
+  /**
+   * The epoch high-water mark file (kdc/high-water.ts), fsynced before an epoch is used; `fleetkey kdc`
+   * keeps it at `<dir>/kdc/<name>.epoch`. Undefined: in memory only (a restarted KDC then trusts the store).
+   */
+  readonly highWaterFile: string | undefined;
   /** Consumer certificates (PEM) the KDC encrypts epoch grants to, matched to a client id by CN. */
   readonly consumerCertificates: readonly string[];
   /** Where the KDC's metrics are registered. Default: a registry of its own. */
@@ -65,7 +75,9 @@ export const kdcDefaults = Object.freeze({
   ackFlushMs: 50,
   requestBatchMs: 5,
   requestIntervalMs: 1000,
-  takeoverAfterMs: 60_000,
+  leaseMs: 10_000,
+  checkEveryMs: 3000,
+  highWaterFile: undefined,
   consumerCertificates: Object.freeze([]) as readonly string[],
   registry: undefined,
 });
@@ -97,7 +109,9 @@ export function resolveKdcOptions(input: KdcOptionsInput): Readonly<KdcOptions> 
   intAtLeast('ackFlushMs', opts.ackFlushMs, 1);
   intAtLeast('requestBatchMs', opts.requestBatchMs, 0);
   intAtLeast('requestIntervalMs', opts.requestIntervalMs, 0);
-  intAtLeast('takeoverAfterMs', opts.takeoverAfterMs, 0);
+  intAtLeast('leaseMs', opts.leaseMs, 300);
+  intAtLeast('checkEveryMs', opts.checkEveryMs, 50);
+  if (opts.highWaterFile !== undefined && typeof opts.highWaterFile !== 'string') throw new FleetkeyError('CONFIG_INVALID', 'kdc highWaterFile must be a path');
   if (typeof opts.clock !== 'function') throw new FleetkeyError('CONFIG_INVALID', 'kdc clock must be a function');
   return Object.freeze({ ...opts, consumerCertificates: Object.freeze([...opts.consumerCertificates]) });
 }

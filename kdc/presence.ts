@@ -6,6 +6,8 @@
  *   - the broker's presence events `$SYS/<broker>/new/clients` and `.../disconnect/clients` (client id
  *     as payload). A device is kept per broker node: on a cluster a device that moves to another node
  *     is announced there before the old node reports its disconnect;
+ *   - each broker node's census (protocol/census.ts), published when this KDC subscribes: the devices
+ *     connected to that node, so that a KDC that (re)starts after its devices knows them at once;
  *   - a rekey request or ack from the device (it is evidently connected, to a node we do not know);
  *   - after a start, the devices granted in the current epoch (and in the one being distributed):
  *     a KDC that starts after its devices has seen none of their connects. These are *unconfirmed*:
@@ -29,6 +31,11 @@ export class Presence {
     const entry = this.#entry(id);
     entry.nodes.add(node);
     entry.confirmed = true;
+  }
+
+  /** A census part of broker node `node`: each listed device is connected there. */
+  census(node: string, ids: readonly string[]): void {
+    for (const id of ids) this.connected(id, node);
   }
 
   /** A `disconnect/clients` event from broker node `node`: also ends a connection on an unknown node. */

@@ -94,6 +94,7 @@ export class DeviceRequests {
     this.#pending.clear();
     this.#running = this.#running.then(() => this.#serve(batch)).catch((err: unknown) => {
       this.ctx.log.error({ event: 'rekey-batch-failed', err, devices: batch.length }, 'rekey requests not served');
+      if (isFleetkeyError(err) && err.code === 'EPOCH_NOT_FOUND') this.ctx.epochMissing();
     });
   }
 

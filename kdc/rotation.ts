@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
 import type { EpochRecord } from '../store/types.js';
 import type { ConsumerGrants } from './consumers.js';
 import { audit, grantedSet, nowMs, type KdcContext } from './context.js';
 import { buildAndPublish, prepareGrants, type DeviceTarget, type PreparedGrants } from './issue-grants.js';
+import { RotationLease } from './lease.js';
+import { storeBehind } from './store-behind.js';
 
 export interface RotationRequest {
   /** Seconds from now to the new keys' nbf; default the KDC's switchAfterSeconds. */
@@ -25,51 +28,75 @@ export type RotationResult =
   /** A rotation is still being distributed (here or by another replica). */
   | { readonly outcome: 'in-progress'; readonly epoch: number };
 
+/** The rotation stopped because another KDC replica holds its lease now. */
+class HandedOver extends Error {}
+
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * Rotation (DESIGN.md "Session keys", step 4), as named steps:
- *   rotateEpoch       create epoch e+1 in the store by compare-and-set: of racing replicas one wins
+ * Rotation (DESIGN.md "Session keys", step 4), a state machine kept in the store:
+ *   rotateEpoch       create epoch e+1 in the store by compare-and-set (of racing replicas one wins),
+ *                     leased to its creator in the same step, numbered past this KDC's high-water mark
  *   distributeEpoch   push e+1 to consumers, then grant every connected unrevoked device, nbf ahead;
- *                     mark the epoch distributed; destroy secrets past retention
- *   completeOnStart   an epoch left `distributing` by a killed KDC is distributed again on start
+ *                     mark the epoch distributed; destroy secrets past retention. The lease is renewed
+ *                     while it works; a store outage is waited out (backoff) and the work resumed.
+ *   resume            an epoch left `distributing` whose lease is free (its distributor died, or gave
+ *                     up) is taken over at once by whichever replica looks first (start, a gap in the
+ *                     store events, the periodic check, a rotation request)
  * Grant numbers are persisted before each grant is published, so a repeated distribution never reuses
  * one: a device that got the first grant refuses the second as not newer, and its ack still counts.
  */
 export class Rotation {
-  #active: Promise<RotationResult> | undefined;
+  #active = false;
+  #closed = false;
+  /** The devices a distribution targets, fixed on its first attempt (presence.rotationTargets() ages entries). */
+  #targetsOf: { epoch: number; ids: string[] } | undefined;
 
-  constructor(private readonly ctx: KdcContext, private readonly consumers: ConsumerGrants) {}
+  constructor(private readonly ctx: KdcContext, private readonly consumers: ConsumerGrants, private readonly holder: string) {}
 
   get busy(): boolean {
-    return this.#active !== undefined;
+    return this.#active;
   }
 
   /** One rotation at a time in this process; concurrent calls get `in-progress`. */
   rotate(request: RotationRequest = {}): Promise<RotationResult> {
-    if (this.#active) {
-      this.ctx.metrics.rotations.inc({ outcome: 'in-progress' });
-      return Promise.resolve({ outcome: 'in-progress', epoch: this.ctx.epochs.current?.epoch ?? 0 });
-    }
-    const run = this.#rotateEpoch(request).finally(() => {
-      this.#active = undefined;
-    });
-    this.#active = run;
-    return run;
+    return this.#exclusive(() => this.#rotateEpoch(request)) ?? this.#inProgress();
   }
 
-  /** Completes an epoch a previous run left `distributing`. */
-  async completeOnStart(): Promise<number | undefined> {
-    const current = this.ctx.epochs.current;
-    if (current?.state !== 'distributing' || this.#active) return undefined;
-    this.ctx.log.info({ event: 'rotation-resumed', epoch: current.epoch }, 'completing an interrupted rotation');
-    // Devices that acknowledged the epoch have it: only the others are granted again.
-    const unacked = new Set(await this.ctx.store.listUnacked(current.epoch));
-    const done = grantedSet(this.ctx, current.epoch);
-    for (const id of await this.ctx.store.listGranted(current.epoch)) if (!unacked.has(id)) done.add(id);
-    const run = this.#distribute(current).then((r): RotationResult => ({ outcome: 'rotated', epoch: current.epoch, activatesAt: current.activatesAt, ...r }));
-    this.#active = run.finally(() => {
-      this.#active = undefined;
+  /**
+   * Takes over the store's current epoch if it is `distributing` and its lease is free, and
+   * distributes it; undefined when there is nothing to take over (or this KDC is busy).
+   */
+  resume(): Promise<RotationResult | undefined> {
+    return this.#exclusive(async () => {
+      const { ctx } = this;
+      const stored = await ctx.store.currentEpoch();
+      if (stored?.state !== 'distributing' || ctx.epochs.behind(stored)) return undefined;
+      const lease = await RotationLease.take(ctx, stored.epoch, this.holder);
+      if (!lease) return undefined;
+      ctx.log.info({ event: 'rotation-resumed', epoch: stored.epoch }, 'completing an interrupted rotation');
+      return this.#takeOver(stored, lease);
+    }) ?? Promise.resolve(undefined);
+  }
+
+  /** Stops retrying; a distribution in progress ends at its next store failure. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #exclusive<T extends RotationResult | undefined>(work: () => Promise<T>): Promise<T> | undefined {
+    if (this.#active || this.#closed) return undefined;
+    this.#active = true;
+    return work().finally(() => {
+      this.#active = false;
     });
-    return (await this.#active).outcome === 'rotated' ? current.epoch : undefined;
+  }
+
+  #inProgress(): Promise<RotationResult> {
+    this.ctx.metrics.rotations.inc({ outcome: 'in-progress' });
+    return Promise.resolve({ outcome: 'in-progress', epoch: this.ctx.epochs.current?.epoch ?? 0 });
   }
 
   async #rotateEpoch(request: RotationRequest): Promise<RotationResult> {
@@ -80,20 +107,26 @@ export class Rotation {
       ctx.log.info({ event: 'rotation-lost', epoch: current?.epoch }, 'the request was answered by another rotation');
       return { outcome: 'lost', epoch: current?.epoch ?? 0 };
     }
-    if (current?.state === 'distributing') {
-      if (nowMs(ctx) - current.createdAt.getTime() < ctx.opts.takeoverAfterMs) {
+    const behind = ctx.epochs.behind(current);
+    if (behind) {
+      storeBehind(ctx, current);
+    } else if (current?.state === 'distributing') {
+      const lease = await RotationLease.take(ctx, current.epoch, this.holder);
+      if (!lease) {
         ctx.metrics.rotations.inc({ outcome: 'in-progress' });
         return { outcome: 'in-progress', epoch: current.epoch };
       }
-      ctx.log.warn({ event: 'rotation-takeover', epoch: current.epoch }, 'taking over a stalled rotation');
-      await ctx.epochs.adopt(current);
-      await this.#distribute(current);
+      ctx.log.warn({ event: 'rotation-takeover', epoch: current.epoch }, 'taking over a rotation that has no distributor');
+      const finished = await this.#takeOver(current, lease);
+      if (finished.outcome !== 'rotated') return finished;
     }
     const switchAfter = request.switchAfterSeconds ?? ctx.opts.switchAfterSeconds;
     const activatesAt = new Date(Math.ceil((nowMs(ctx) + switchAfter * 1000) / 1000) * 1000);
     const secret = randomBytes(32);
     const expected = current?.epoch ?? 0;
-    const record = await ctx.store.createNextEpoch(expected, secret, ctx.opts.kek, activatesAt);
+    const record = await ctx.store.createNextEpoch(expected, secret, ctx.opts.kek, activatesAt, {
+      minimum: ctx.epochs.floor, lease: { holder: this.holder, ttlMs: ctx.opts.leaseMs },
+    });
     if (!record) {
       secret.fill(0);
       ctx.metrics.rotations.inc({ outcome: 'lost' });
@@ -101,16 +134,74 @@ export class Rotation {
       await ctx.epochs.refresh();
       return { outcome: 'lost', epoch: expected + 1 };
     }
-    await ctx.epochs.adopt(record, secret);
-    audit(ctx, { action: 'epoch.rotate', subject: String(record.epoch), detail: { requestedBy: request.requestedBy ?? 'kdc', activatesAt: activatesAt.toISOString() } });
-    ctx.log.info({ event: 'rotation-started', epoch: record.epoch, activatesAt, requestedBy: request.requestedBy }, 'rotating');
-    const { granted, failed } = await this.#distribute(record);
-    ctx.metrics.rotations.inc({ outcome: 'rotated' });
-    return { outcome: 'rotated', epoch: record.epoch, activatesAt, granted, failed };
+    const lease = RotationLease.held(ctx, record.epoch, this.holder);
+    try {
+      await ctx.epochs.adopt(record, secret); // raises the high-water mark before any use
+    } catch (err) {
+      await lease.release();
+      throw err;
+    }
+    const requestedBy = behind ? 'recovery' : request.requestedBy ?? 'kdc';
+    audit(ctx, { action: 'epoch.rotate', subject: String(record.epoch), detail: { requestedBy, activatesAt: activatesAt.toISOString() } });
+    ctx.log.info({ event: 'rotation-started', epoch: record.epoch, activatesAt, requestedBy }, 'rotating');
+    const result = await this.#distributeLeased(record, lease);
+    ctx.metrics.rotations.inc({ outcome: result.outcome });
+    return result;
+  }
+
+  /** Another distributor's epoch: devices that acknowledged it have it, only the others are granted again. */
+  async #takeOver(record: EpochRecord, lease: RotationLease): Promise<RotationResult> {
+    const { ctx } = this;
+    try {
+      await ctx.epochs.adopt(record);
+      const unacked = new Set(await ctx.store.listUnacked(record.epoch));
+      const done = grantedSet(ctx, record.epoch);
+      for (const id of await ctx.store.listGranted(record.epoch)) if (!unacked.has(id)) done.add(id);
+    } catch (err) {
+      await lease.release();
+      throw err;
+    }
+    return this.#distributeLeased(record, lease);
+  }
+
+  /**
+   * distributeEpoch under `lease`, through store outages: STORE_UNAVAILABLE is waited out with backoff
+   * and the distribution resumed (devices already granted are skipped); any other error ends it.
+   */
+  async #distributeLeased(record: EpochRecord, lease: RotationLease): Promise<RotationResult> {
+    const { ctx } = this;
+    let delay = RETRY_FIRST_MS;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (attempt > 0) await this.#stillOurs(record, lease);
+          const { granted, failed } = await this.#distribute(record, lease);
+          return { outcome: 'rotated', epoch: record.epoch, activatesAt: record.activatesAt, granted, failed };
+        } catch (err) {
+          if (err instanceof HandedOver) return { outcome: 'in-progress', epoch: record.epoch };
+          if (!isFleetkeyError(err) || err.code !== 'STORE_UNAVAILABLE' || this.#closed) throw err;
+          ctx.metrics.rotationRetries.inc();
+          ctx.log.warn({ event: 'rotation-store-unavailable', epoch: record.epoch, retryInMs: delay, err }, 'the store is unavailable: the rotation waits for it');
+          await sleep(delay);
+          delay = Math.min(delay * 2, RETRY_MAX_MS);
+        }
+      }
+    } finally {
+      await lease.release();
+      if (this.#targetsOf?.epoch === record.epoch) this.#targetsOf = undefined;
+    }
+  }
+
+  /** After an outage: the epoch is still the one this KDC distributes, and the lease still this KDC's. */
+  async #stillOurs(record: EpochRecord, lease: RotationLease): Promise<void> {
+    const stored = await this.ctx.store.getEpoch(record.epoch);
+    if (!stored || stored.createdAt.getTime() !== record.createdAt.getTime()) throw new FleetkeyError('EPOCH_NOT_FOUND', `epoch ${record.epoch} is gone from the store`);
+    if (stored.state === 'distributed') throw new HandedOver();
+    if (!(await lease.renew())) throw new HandedOver();
   }
 
   /** distributeEpoch: consumers first, then devices in pipelined batches, then retention. */
-  async #distribute(record: EpochRecord): Promise<{ granted: number; failed: number }> {
+  async #distribute(record: EpochRecord, lease: RotationLease): Promise<{ granted: number; failed: number }> {
     const { ctx } = this;
     const started = process.hrtime.bigint();
     ctx.metrics.epoch.set(record.epoch);
@@ -121,16 +212,23 @@ export class Rotation {
     const batches: string[][] = [];
     for (let i = 0; i < targets.length; i += ctx.opts.rotationBatch) batches.push(targets.slice(i, i + ctx.opts.rotationBatch));
     // Two-stage pipeline: the next batch's certificate lookups and grant numbers overlap this one's building.
-    let next = batches.length > 0 ? this.#prepare(record, batches[0]!) : undefined;
+    const prepare = (batch: string[]) => {
+      const p = this.#prepare(record, batch);
+      p.catch(() => undefined); // awaited below; a failure while another step is awaited is not unhandled
+      return p;
+    };
+    let next = batches.length > 0 ? prepare(batches[0]!) : undefined;
     for (let i = 0; next; i++) {
       const prepared = await next;
-      next = i + 1 < batches.length ? this.#prepare(record, batches[i + 1]!) : undefined;
+      if (lease.lost) throw new HandedOver();
+      next = i + 1 < batches.length ? prepare(batches[i + 1]!) : undefined;
       const batchStarted = process.hrtime.bigint();
       const result = await buildAndPublish(ctx, prepared);
       granted += result.issued;
       failed += result.failed;
       ctx.log.debug({ event: 'rotation-batch', epoch: record.epoch, batch: i, grants: result.issued, prepareMs: prepared.ms, buildPublishMs: Number(process.hrtime.bigint() - batchStarted) / 1e6 }, 'rotation batch');
     }
+    if (lease.lost) throw new HandedOver();
     await ctx.store.markEpochDistributed(record.epoch);
     await ctx.epochs.refresh();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -151,7 +249,8 @@ export class Rotation {
       cursor = page.nextCursor;
     } while (cursor !== undefined);
     const granted = grantedSet(ctx, epoch);
-    return ctx.presence.rotationTargets().filter((id) => {
+    if (this.#targetsOf?.epoch !== epoch) this.#targetsOf = { epoch, ids: ctx.presence.rotationTargets() };
+    return this.#targetsOf.ids.filter((id) => {
       if (revoked.has(id) || ctx.revocations.isSubjectRevoked(id)) {
         ctx.presence.forget(id);
         return false;

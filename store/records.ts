@@ -175,6 +175,13 @@ export function assertRequestClaims(requests: readonly RekeyRequestClaim[], ttlM
   if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > 3_600_000) invalid(`ttlMs must be an integer in 1..3600000, got ${ttlMs}`);
 }
 
+/** A rotation lease: an epoch, a holder (a KDC's client id) and a ttl of at most 10 minutes. */
+export function assertRotationLease(epoch: unknown, holder: unknown, ttlMs?: unknown): void {
+  assertEpoch(epoch);
+  if (typeof holder !== 'string' || !isDeviceId(holder)) invalid(`lease holder ${JSON.stringify(String(holder)).slice(0, 80)}`);
+  if (ttlMs !== undefined && (!Number.isInteger(ttlMs) || (ttlMs as number) < 1 || (ttlMs as number) > 600_000)) invalid(`lease ttlMs must be an integer in 1..600000, got ${String(ttlMs)}`);
+}
+
 export function assertSerial(serial: unknown): asserts serial is string {
   if (typeof serial !== 'string' || !SERIAL.test(serial)) invalid(`serial ${JSON.stringify(String(serial).slice(0, 80))}`);
 }

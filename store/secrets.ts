@@ -58,11 +58,15 @@ export function openEpochSecret(kek: Buffer, epoch: number, sealed: Buffer): Buf
 
 const SECRET_BYTES = 32;
 
-/** Checks the input of `createNextEpoch` and seals the new epoch's secret: what both stores do first. */
-export function sealNextEpochSecret(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date): { epoch: number; sealed: Buffer } {
+/**
+ * Checks the input of `createNextEpoch` and seals the new epoch's secret: what both stores do first.
+ * The new epoch is `expectedCurrent + 1`, or `minimum` when that is higher.
+ */
+export function sealNextEpochSecret(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date, minimum?: number): { epoch: number; sealed: Buffer } {
   assertEpoch(expectedCurrent, true);
   assertDate('activatesAt', activatesAt);
+  if (minimum !== undefined) assertEpoch(minimum);
   if (!Buffer.isBuffer(secret) || secret.length !== SECRET_BYTES) throw new FleetkeyError('STORE_INPUT_INVALID', `epoch secret must be ${SECRET_BYTES} bytes`);
-  const epoch = expectedCurrent + 1;
+  const epoch = Math.max(expectedCurrent + 1, minimum ?? 0);
   return { epoch, sealed: sealEpochSecret(kek, epoch, secret) };
 }

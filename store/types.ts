@@ -66,6 +66,18 @@ export interface EpochRecord {
   readonly state: 'distributing' | 'distributed';
 }
 
+/** How `createNextEpoch` makes the new epoch, beyond the compare-and-set. */
+export interface NewEpochOptions {
+  /**
+   * The new epoch's number is at least this (default `expectedCurrent + 1`): a KDC whose high-water
+   * mark is past the store's current epoch (the store lost writes) moves the fleet past every number
+   * it may have used. The compare-and-set on `expectedCurrent` is unchanged.
+   */
+  readonly minimum?: number;
+  /** Leases the new epoch's distribution to `holder` in the same atomic step (see `leaseRotation`). */
+  readonly lease?: { readonly holder: string; readonly ttlMs: number };
+}
+
 export interface EpochProgress {
   readonly epoch: number;
   /** Devices that were sent at least one grant in this epoch. */
@@ -179,8 +191,16 @@ export interface Store {
    * Creates epoch `expectedCurrent + 1` if the current epoch is still `expectedCurrent` (0 = none yet):
    * of concurrent callers exactly one gets the record, the others undefined. Publishes `rotated`.
    */
-  createNextEpoch(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date): Promise<EpochRecord | undefined>;
+  createNextEpoch(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date, options?: NewEpochOptions): Promise<EpochRecord | undefined>;
   markEpochDistributed(epoch: number): Promise<void>;
+  /**
+   * Takes or renews the lease on distributing `epoch` for `ttlMs`: true if `holder` has it now, false
+   * while another holder's lease runs. A distributing epoch whose lease is free has no distributor
+   * (it died, or the store was away): any KDC replica takes it over. Kept only for `ttlMs`.
+   */
+  leaseRotation(epoch: number, holder: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up if `holder` has it (the epoch is distributed, or the holder stops). */
+  releaseRotation(epoch: number, holder: string): Promise<void>;
   /** The epoch's secret, opened with the KEK; undefined when it was deleted past retention. */
   epochSecret(epoch: number, kek: Buffer): Promise<Buffer | undefined>;
   /** Deletes the secrets of every epoch below `epoch`. Returns how many were deleted. */

@@ -1,7 +1,7 @@
 import { FleetkeyError } from '../../errors/index.js';
-import { assertDeviceId, assertDeviceIds, assertEpoch, limits, pageLimit } from '../records.js';
+import { assertDeviceId, assertDeviceIds, assertEpoch, assertRotationLease, limits, pageLimit } from '../records.js';
 import { openEpochSecret, sealNextEpochSecret } from '../secrets.js';
-import type { EpochProgress, EpochRecord } from '../types.js';
+import type { EpochProgress, EpochRecord, NewEpochOptions } from '../types.js';
 import type { FileContext } from './context.js';
 
 
@@ -15,13 +15,43 @@ export function getEpoch(ctx: FileContext, epoch: number): Promise<EpochRecord |
 }
 
 export async function createNextEpoch(
-  ctx: FileContext, expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date,
+  ctx: FileContext, expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date, options: NewEpochOptions = {},
 ): Promise<EpochRecord | undefined> {
-  const { epoch, sealed } = sealNextEpochSecret(expectedCurrent, secret, kek, activatesAt);
-  if (ctx.state.currentEpoch !== expectedCurrent) return ctx.settle(undefined);
+  const { epoch, sealed } = sealNextEpochSecret(expectedCurrent, secret, kek, activatesAt, options.minimum);
+  const { lease } = options;
+  if (lease) assertRotationLease(epoch, lease.holder, lease.ttlMs);
+  if (ctx.state.currentEpoch !== expectedCurrent || ctx.state.epochs.has(epoch)) return ctx.settle(undefined);
   const record: EpochRecord = { epoch, createdAt: ctx.now(), activatesAt, state: 'distributing' };
+  if (lease) leasesOf(ctx).set(epoch, { holder: lease.holder, until: Date.now() + lease.ttlMs });
   await ctx.commit([{ t: 'epoch', e: record, sealed }], [{ type: 'rotated', epoch, activatesAt: activatesAt.toISOString() }]);
   return record;
+}
+
+/** Rotation leases of a file: store: in memory only, like request claims (one process owns the store). */
+const leases = new WeakMap<FileContext['state'], Map<number, { holder: string; until: number }>>();
+
+function leasesOf(ctx: FileContext): Map<number, { holder: string; until: number }> {
+  let map = leases.get(ctx.state);
+  if (map === undefined) leases.set(ctx.state, (map = new Map()));
+  return map;
+}
+
+export function leaseRotation(ctx: FileContext, epoch: number, holder: string, ttlMs: number): Promise<boolean> {
+  assertRotationLease(epoch, holder, ttlMs);
+  const now = Date.now();
+  const map = leasesOf(ctx);
+  const lease = map.get(epoch);
+  if (lease !== undefined && lease.holder !== holder && lease.until > now) return ctx.settle(false);
+  for (const [e, l] of map) if (l.until <= now) map.delete(e);
+  map.set(epoch, { holder, until: now + ttlMs });
+  return ctx.settle(true);
+}
+
+export function releaseRotation(ctx: FileContext, epoch: number, holder: string): Promise<void> {
+  assertRotationLease(epoch, holder);
+  const map = leasesOf(ctx);
+  if (map.get(epoch)?.holder === holder) map.delete(epoch);
+  return ctx.settle(undefined);
 }
 
 export async function markEpochDistributed(ctx: FileContext, epoch: number): Promise<void> {

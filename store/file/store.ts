@@ -4,7 +4,7 @@ import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
 import { assertRequestClaims, encodeJson, publishableEventTypes } from '../records.js';
 import type {
-  ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, RekeyRequestClaim, Store, StoreEvent, StoreEventType,
+  ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, NewEpochOptions, RekeyRequestClaim, Store, StoreEvent, StoreEventType,
 } from '../types.js';
 import * as access from './access.js';
 import { RequestClaims } from './claims.js';
@@ -66,10 +66,12 @@ export class FileStore implements Store {
 
   async currentEpoch() { return keys.currentEpoch(this.ctx); }
   async getEpoch(epoch: number) { return keys.getEpoch(this.ctx, epoch); }
-  async createNextEpoch(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date) {
-    return keys.createNextEpoch(this.ctx, expectedCurrent, secret, kek, activatesAt);
+  async createNextEpoch(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date, options?: NewEpochOptions) {
+    return keys.createNextEpoch(this.ctx, expectedCurrent, secret, kek, activatesAt, options);
   }
   async markEpochDistributed(epoch: number) { return keys.markEpochDistributed(this.ctx, epoch); }
+  async leaseRotation(epoch: number, holder: string, ttlMs: number) { return keys.leaseRotation(this.ctx, epoch, holder, ttlMs); }
+  async releaseRotation(epoch: number, holder: string) { return keys.releaseRotation(this.ctx, epoch, holder); }
   async epochSecret(epoch: number, kek: Buffer) { return keys.epochSecret(this.ctx, epoch, kek); }
   async deleteEpochSecretsBefore(epoch: number) { return keys.deleteEpochSecretsBefore(this.ctx, epoch); }
   async nextGrants(deviceIds: readonly string[], epoch: number) { return keys.nextGrants(this.ctx, deviceIds, epoch); }

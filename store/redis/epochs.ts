@@ -1,7 +1,7 @@
 import { FleetkeyError } from '../../errors/index.js';
-import { assertDeviceId, assertDeviceIds, assertEpoch, assertRequestClaims, decodeJson, encodeJson, limits, pageLimit } from '../records.js';
+import { assertDeviceId, assertDeviceIds, assertEpoch, assertRequestClaims, assertRotationLease, decodeJson, encodeJson, limits, pageLimit } from '../records.js';
 import { openEpochSecret, sealNextEpochSecret } from '../secrets.js';
-import type { EpochProgress, EpochRecord, RekeyRequestClaim, StoreEvent } from '../types.js';
+import type { EpochProgress, EpochRecord, NewEpochOptions, RekeyRequestClaim, StoreEvent } from '../types.js';
 import { execAll, type RedisContext } from './context.js';
 
 
@@ -11,13 +11,27 @@ import { execAll, type RedisContext } from './context.js';
  * acks: a hash per epoch, device → highest grant acknowledged.
  */
 export const epochScripts = {
-  // Compare-and-set: of concurrent rotations from the same epoch exactly one creates the next.
+  // Compare-and-set: of concurrent rotations from the same epoch exactly one creates the next (an
+  // existing number is never overwritten); with a holder (ARGV[7]) its lease is taken in the same step.
   fkCreateEpoch: `
 if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[8]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1`,
+
+  // Take or renew: free, expired or already ours.
+  fkLeaseRotation: `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`,
+
+  fkReleaseRotation: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1`,
 
   fkDeleteSecrets: `
@@ -67,16 +81,28 @@ export async function getEpoch(ctx: RedisContext, epoch: number): Promise<EpochR
 }
 
 export async function createNextEpoch(
-  ctx: RedisContext, expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date,
+  ctx: RedisContext, expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date, options: NewEpochOptions = {},
 ): Promise<EpochRecord | undefined> {
-  const { epoch, sealed } = sealNextEpochSecret(expectedCurrent, secret, kek, activatesAt);
+  const { epoch, sealed } = sealNextEpochSecret(expectedCurrent, secret, kek, activatesAt, options.minimum);
+  const { lease } = options;
+  if (lease) assertRotationLease(epoch, lease.holder, lease.ttlMs);
   const record: EpochRecord = { epoch, createdAt: ctx.now(), activatesAt, state: 'distributing' };
   const { keys } = ctx;
   const rotated: StoreEvent = { type: 'rotated', epoch, activatesAt: activatesAt.toISOString() };
-  const created = await ctx.scriptPublishing('fkCreateEpoch', [keys.currentEpoch, keys.epochs, keys.epochSecrets], [rotated], ([message]) => [
-    expectedCurrent, epoch, encodeJson(record), sealed, keys.events, message!,
+  const created = await ctx.scriptPublishing('fkCreateEpoch', [keys.currentEpoch, keys.epochs, keys.epochSecrets, keys.rotationLease(epoch)], [rotated], ([message]) => [
+    expectedCurrent, epoch, encodeJson(record), sealed, keys.events, message!, lease?.holder ?? '', lease?.ttlMs ?? 0,
   ]);
   return created === 1 ? record : undefined;
+}
+
+export async function leaseRotation(ctx: RedisContext, epoch: number, holder: string, ttlMs: number): Promise<boolean> {
+  assertRotationLease(epoch, holder, ttlMs);
+  return (await ctx.script('fkLeaseRotation', [ctx.keys.rotationLease(epoch)], [holder, ttlMs])) === 1;
+}
+
+export async function releaseRotation(ctx: RedisContext, epoch: number, holder: string): Promise<void> {
+  assertRotationLease(epoch, holder);
+  await ctx.script('fkReleaseRotation', [ctx.keys.rotationLease(epoch)], [holder]);
 }
 
 export async function markEpochDistributed(ctx: RedisContext, epoch: number): Promise<void> {

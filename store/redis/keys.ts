@@ -67,6 +67,11 @@ export class Keys {
     return `${this.prefix}acks:${epoch}`;
   }
 
+  /** String with a TTL: the KDC replica distributing this epoch (its lease). */
+  rotationLease(epoch: number): string {
+    return `${this.prefix}rotation-lease:${epoch}`;
+  }
+
   /** String with a TTL: a KDC replica has claimed this rekey request (assertRequestClaims: no "/" in either part). */
   rekeyClaim(id: string, nonce: string): string {
     return `${this.prefix}rekey-claim:${id}/${nonce}`;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RevocationReason } from '../../certs/types.js';
 import { FleetkeyError } from '../../errors/index.js';
-import type { ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, RekeyRequestClaim, Store, StoreEvent, StoreEventType } from '../types.js';
+import type { ApiRole, AuditInput, CertificateRecord, DeviceStatus, NewDevice, NewEpochOptions, RekeyRequestClaim, Store, StoreEvent, StoreEventType } from '../types.js';
 import { publishableEventTypes } from '../records.js';
 import * as access from './access.js';
 import * as certificates from './certificates.js';
@@ -53,10 +53,12 @@ export class RedisStore implements Store {
 
   async currentEpoch() { return epochs.currentEpoch(this.ctx); }
   async getEpoch(epoch: number) { return epochs.getEpoch(this.ctx, epoch); }
-  async createNextEpoch(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date) {
-    return epochs.createNextEpoch(this.ctx, expectedCurrent, secret, kek, activatesAt);
+  async createNextEpoch(expectedCurrent: number, secret: Buffer, kek: Buffer, activatesAt: Date, options?: NewEpochOptions) {
+    return epochs.createNextEpoch(this.ctx, expectedCurrent, secret, kek, activatesAt, options);
   }
   async markEpochDistributed(epoch: number) { return epochs.markEpochDistributed(this.ctx, epoch); }
+  async leaseRotation(epoch: number, holder: string, ttlMs: number) { return epochs.leaseRotation(this.ctx, epoch, holder, ttlMs); }
+  async releaseRotation(epoch: number, holder: string) { return epochs.releaseRotation(this.ctx, epoch, holder); }
   async epochSecret(epoch: number, kek: Buffer) { return epochs.epochSecret(this.ctx, epoch, kek); }
   async deleteEpochSecretsBefore(epoch: number) { return epochs.deleteEpochSecretsBefore(this.ctx, epoch); }
   async nextGrants(deviceIds: readonly string[], epoch: number) { return epochs.nextGrants(this.ctx, deviceIds, epoch); }
