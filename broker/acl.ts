@@ -1,4 +1,5 @@
 import type { Principal } from '../protocol/principal.js';
+import { CENSUS_FILTER } from '../protocol/census.js';
 import { parseTopic } from '../protocol/topics.js';
 
 /**
@@ -20,7 +21,7 @@ const table = {
   },
   kdc: {
     publish: ['devices/+/rekey', 'services/+/rekey'],
-    subscribe: ['devices/+/rekey/request', 'devices/+/rekey/ack', 'services/+/rekey/request', 'services/+/rekey/ack', ...PRESENCE],
+    subscribe: ['devices/+/rekey/request', 'devices/+/rekey/ack', 'services/+/rekey/request', 'services/+/rekey/ack', ...PRESENCE, CENSUS_FILTER],
   },
   consumer: {
     publish: ['services/{self}/rekey/request', 'services/{self}/rekey/ack'],

@@ -1,11 +1,15 @@
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import mqemitterRedis from 'mqemitter-redis';
+import { pino, type Logger } from 'pino';
 import { redisConnection } from '../store/redis/url.js';
+import { holdWhileRedisAway, type Emitter, type HoldOptions } from './held-emits.js';
 
 export interface ClusterBackends {
   readonly mq: unknown;
   readonly persistence: unknown;
+  /** Where the cluster's connections log their outages; createBroker hands it its logger. */
+  logTo(logger: Logger): void;
   /** Releases the persistence's Redis connection (Aedes closes the message bus itself). Call after the broker closed. */
   destroy(): Promise<void>;
 }
@@ -36,36 +40,75 @@ function onceForEachSubscribe<T extends SubscriptionStore>(persistence: T): T {
   return persistence;
 }
 
-type PrefixedEmitter = new (prefix: string, options: { subConn: Redis; pubConn: Redis }) => unknown;
+type PrefixedEmitter = new (prefix: string, options: { subConn: Redis; pubConn: Redis }) => Emitter & { state: { on(event: 'error', listener: (err: Error) => void): void } };
+
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+/** Every broker reconnects within about a second of Redis coming back, so held messages wait little. */
+function reconnectDelay(times: number): number {
+  return Math.min(50 * 2 ** times, MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100);
+}
+
+/** Logs the first error of an outage and the return, not every reconnect attempt. */
+function watch(connection: Redis, role: string, log: () => Logger): void {
+  let down = false;
+  connection.on('error', (err: Error) => {
+    if (!down) log().warn({ event: 'cluster-redis-down', role, err: err.message }, 'cluster Redis connection lost; reconnecting');
+    down = true;
+  });
+  connection.on('ready', () => {
+    if (down) log().info({ event: 'cluster-redis-restored', role }, 'cluster Redis connection restored');
+    down = false;
+  });
+}
 
 /**
  * The shared message bus and session persistence that make broker processes on one Redis one broker.
  * Keys and pub/sub channels carry `<prefix>mqtt:`, so fleets with different store prefixes on one
  * Redis never see each other's messages.
  */
-export async function redisClusterBackends(url: string, prefix: string): Promise<ClusterBackends> {
+export async function redisClusterBackends(url: string, prefix: string, hold: HoldOptions = {}): Promise<ClusterBackends> {
   const namespace = `${prefix}mqtt:`;
+  let logger: Logger = pino({ level: 'silent' });
+  const log = () => logger;
+  // While Redis is away: the persistence's and the subscriber's commands wait for it (no retry limit),
+  // the publisher's fail at once and come back to holdWhileRedisAway, which holds the messages.
+  const common: RedisOptions = { lazyConnect: false, retryStrategy: reconnectDelay, maxRetriesPerRequest: null };
   // Both packages bundle ioredis 5; ioredis 6 connections speak the same protocol. The emitter's
   // connections are made here and ready before it subscribes: left to itself, its subscriber ran the
   // ready check (INFO) after entering subscriber mode and failed.
-  const conn = redisConnection(url, { keyPrefix: namespace, lazyConnect: false });
-  const subConn = redisConnection(url, { lazyConnect: false });
-  const pubConn = redisConnection(url, { lazyConnect: false });
-  await Promise.all([conn, subConn, pubConn].map((c) => new Promise<void>((resolve, reject) => {
-    c.once('ready', () => resolve());
-    c.once('error', reject);
-  })));
+  const conn = redisConnection(url, { ...common, keyPrefix: namespace });
+  const subConn = redisConnection(url, common);
+  const pubConn = redisConnection(url, { ...common, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 });
+  const connections = [conn, subConn, pubConn];
+  try {
+    await Promise.all(connections.map((c) => new Promise<void>((resolve, reject) => {
+      c.once('ready', () => resolve());
+      c.once('error', reject);
+    })));
+  } catch (err) {
+    for (const c of connections) c.disconnect();
+    throw err;
+  }
+  watch(conn, 'persistence', log);
+  watch(subConn, 'bus-subscriber', log);
+  watch(pubConn, 'bus-publisher', log);
   const persistence = onceForEachSubscribe(aedesPersistenceRedis({ conn: conn as never }) as SubscriptionStore);
   const Prefixed = (mqemitterRedis as unknown as { MQEmitterRedisPrefix: PrefixedEmitter }).MQEmitterRedisPrefix;
   const mq = new Prefixed(namespace, { subConn, pubConn });
+  // mqemitter-redis re-emits every connection error here; with no listener the process would exit.
+  mq.state.on('error', () => undefined);
+  const release = holdWhileRedisAway(mq, pubConn, subConn, namespace, log, hold);
   return {
     mq,
     persistence,
+    logTo: (l) => (logger = l),
     // The persistence's own destroy() first unsubscribes from the message bus, which Aedes has
     // closed by then, and never returns: the connections are ours to close (again, harmlessly,
     // for those Aedes already quit).
     destroy: async () => {
-      for (const c of [conn, subConn, pubConn]) c.disconnect();
+      release();
+      for (const c of connections) c.disconnect();
     },
   };
 }

@@ -23,9 +23,10 @@ export interface HookContext {
 
 /** CONNACK return codes of MQTT 3.1.1 §3.2.2.3 that the broker uses. */
 const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
 const NOT_AUTHORIZED = 5;
 
-type Refusal = 'no-identity' | 'client-id' | 'revoked' | 'will' | 'keepalive';
+type Refusal = 'no-identity' | 'client-id' | 'store-unavailable' | 'revoked' | 'will' | 'keepalive';
 
 function refuse(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -57,6 +58,10 @@ export function securityHooks(ctx: HookContext): Pick<AedesOptions, 'preConnect'
       const bound = bindClientId(peer.identity, client.id);
       if (!bound.ok) return done(refused(client, 'client-id', bound.reason), false);
       const principal = bound.principal;
+      // Fail closed: while a revocation may have been missed nobody is let in; it passes by itself.
+      if (!ctx.revocations.isFresh()) {
+        return done(refused(client, 'store-unavailable', 'revocations cannot be checked: the store is unavailable', SERVER_UNAVAILABLE), false);
+      }
       if (ctx.revocations.isRevoked(peer.serial) || ctx.revocations.isSubjectRevoked(subjectOf(principal))) {
         return done(refused(client, 'revoked', `certificate ${peer.serial} is revoked`), false);
       }

@@ -1,5 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the revocation gauges read at scrape time. */
+export interface RevocationState {
+  isFresh(): boolean;
+  readonly appliedSeq: number;
+  readonly reloads: number;
+}
+
 /** The broker's Prometheus metrics; one registry per broker so tests and `up` can run several. */
 export function createBrokerMetrics() {
   const registry = new Registry();
@@ -34,6 +41,26 @@ export function createBrokerMetrics() {
       registers: [registry],
     }),
   };
+}
+
+/** Gauges of the revocation cache, read when scraped (nothing on the CONNECT path). */
+export function revocationMetrics(metrics: BrokerMetrics, revocations: RevocationState): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'fleetkey_broker_revocations_fresh', help: '1 when every revocation is known (CONNECTs are checked), 0 while the store is unreachable or behind (CONNECTs get CONNACK 3)', registers,
+    collect() { this.set(revocations.isFresh() ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'fleetkey_broker_revocations_applied_seq', help: 'The store revocation sequence this broker has applied', registers,
+    collect() { this.set(revocations.appliedSeq); },
+  });
+  new Counter({
+    name: 'fleetkey_broker_revocation_reloads_total', help: 'Times the revoked set was read again after the cache was stale', registers,
+    collect() {
+      this.reset();
+      this.inc(revocations.reloads);
+    },
+  });
 }
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>;

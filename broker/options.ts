@@ -27,7 +27,7 @@ export interface BrokerOptions {
   /** Messages queued for a client while its CONNECT is being authorized. Default 42. */
   readonly queueLimit: number;
   /** Shared message bus and persistence for a cluster (mqemitter-redis, aedes-persistence-redis). */
-  readonly cluster: { readonly mq: unknown; readonly persistence: unknown } | undefined;
+  readonly cluster: { readonly mq: unknown; readonly persistence: unknown; logTo?(logger: Logger): void } | undefined;
 }
 
 export type BrokerOptionsInput = Pick<BrokerOptions, 'tls' | 'store' | 'logger'> & Partial<BrokerOptions>;

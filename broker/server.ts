@@ -1,11 +1,12 @@
-import { once } from 'node:events';
+import { once, type EventEmitter } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { RevocationCache } from '../store/revocation-cache.js';
 import { confirmConnectUse } from '../store/succession.js';
+import { answerCensus } from './census.js';
 import { securityHooks } from './hooks.js';
-import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
+import { createBrokerMetrics, revocationMetrics, type BrokerMetrics } from './metrics.js';
 import { resolveBrokerOptions, type BrokerOptionsInput, type BrokerTls } from './options.js';
 import { packetSizeLimit } from './packet-limit.js';
 import { SessionRegistry } from './sessions.js';
@@ -16,6 +17,8 @@ export interface FleetBroker {
   listen(): Promise<AddressInfo>;
   /** Reloads the CA bundle and server certificate for new connections; open sessions stay. */
   reloadTls(): Promise<void>;
+  /** False while revocations may be stale (the store is away or behind): CONNECTs then get CONNACK 3. For /readyz. */
+  isReady(): boolean;
   /** Stops accepting, closes every session, releases the store subscriptions. */
   close(): Promise<void>;
   readonly metrics: BrokerMetrics;
@@ -34,6 +37,8 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
   const metrics = createBrokerMetrics();
   const sessions = new SessionRegistry(metrics, log);
   const revocations = await RevocationCache.open(opts.store, log);
+  revocationMetrics(metrics, revocations);
+  opts.cluster?.logTo?.(log);
 
   const aedes = await Aedes.createBroker({
     ...(opts.cluster ? { mq: opts.cluster.mq, persistence: opts.cluster.persistence } : {}),
@@ -50,6 +55,9 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     log.info({ event: 'connect', clientId: client.id }, 'client connected');
   });
   aedes.on('clientDisconnect', (client) => log.info({ event: 'disconnect', clientId: client.id }, 'client disconnected'));
+  // A persistence failure aedes cannot pin on one client; with no listener it would end the process.
+  (aedes as unknown as EventEmitter).on('error', (err: Error) => log.error({ event: 'broker-error', err }, 'aedes reported an error'));
+  const stopCensus = answerCensus(aedes, sessions, log);
 
   const stopRevoked = opts.store.on('revoked', (event) => {
     if (sessions.kickRevoked(event.serials, undefined, new Date(event.at)) > 0) metrics.connected.set(sessions.size);
@@ -111,6 +119,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     metrics,
     sessions,
     reloadTls,
+    isReady: () => revocations.isFresh(),
     async listen() {
       server.listen(opts.port, opts.host);
       await once(server, 'listening');
@@ -122,6 +131,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
       stopRevoked();
       stopDeviceRevoked();
       stopCaChanged();
+      stopCensus();
       revocations.close();
       const closed = server.listening ? once(server, 'close') : Promise.resolve();
       server.close();

@@ -49,6 +49,13 @@ export class SessionRegistry {
     return session;
   }
 
+  /** Ids of the devices with a session here (the presence census). */
+  deviceIds(): string[] {
+    const ids: string[] = [];
+    for (const { principal } of this.byClient.values()) if (principal.kind === 'device') ids.push(principal.id);
+    return ids;
+  }
+
   remove(client: Client): void {
     this.byClient.delete(client);
   }

@@ -124,17 +124,21 @@ export interface RekeyRequestClaim {
 }
 
 export type StoreEvent =
-  | { readonly type: 'revoked'; readonly subject: string; readonly serials: string[]; readonly reason: RevocationReason; readonly at: string }
+  /** `seq`: the store's revocation sequence after this change (see `revocationSeq`). */
+  | { readonly type: 'revoked'; readonly subject: string; readonly serials: string[]; readonly reason: RevocationReason; readonly at: string; readonly seq?: number }
   | { readonly type: 'rotated'; readonly epoch: number; readonly activatesAt: string }
   | { readonly type: 'rotate-requested'; readonly requestedBy: string; readonly switchAfterSeconds: number | undefined }
-  | { readonly type: 'device-changed'; readonly deviceId: string; readonly status: DeviceStatus }
+  /** `seq` when the change revoked the device: the same as its `revoked` event's. */
+  | { readonly type: 'device-changed'; readonly deviceId: string; readonly status: DeviceStatus; readonly seq?: number }
   | { readonly type: 'ca-changed' }
   /**
    * Local only, never published: this process's event feed was cut and is back (a Redis subscriber
    * reconnected), so events published meanwhile were missed. Whoever caches what events announce
    * reads it again. The file store, in one process, never has a gap.
    */
-  | { readonly type: 'events-resumed' };
+  | { readonly type: 'events-resumed' }
+  /** Local only, never published: this process's event feed was cut; `events-resumed` follows when it is back. */
+  | { readonly type: 'events-cut' };
 
 export type StoreEventType = StoreEvent['type'];
 
@@ -182,6 +186,12 @@ export interface Store {
    */
   reprovisionDevice(id: string, token: string, expiresAt: Date, actor: string): Promise<RevocationRecord[]>;
   listRevocations(): Promise<RevocationRecord[]>;
+  /**
+   * The revocation sequence: a counter that every revoking change (revokeCertificate, revokeDevice,
+   * reprovisionDevice) increments in the same atomic step, and that its `revoked` event carries as `seq`.
+   * A process that has applied every revocation up to n and reads n here has missed none.
+   */
+  revocationSeq(): Promise<number>;
   nextCrlNumber(): Promise<bigint>;
 
   // Epochs (the KEK is the KDC's; the store only ever holds sealed secrets)

@@ -53,9 +53,10 @@ export async function revokeCertificate(ctx: FileContext, serial: string, reason
   const audit = auditEntries(ctx.state, now, [
     { actor, action: auditActions.revokeCertificate, subject: serial, detail: { reason, device: certificate.subject } },
   ]);
+  const seq = ctx.state.revocationSeq + 1;
   await ctx.commit(
-    [{ t: 'revoke', r: [record] }, { t: 'audit', a: audit }],
-    [{ type: 'revoked', subject: certificate.subject, serials: [serial], reason, at: now.toISOString() }],
+    [{ t: 'revoke', r: [record], seq }, { t: 'audit', a: audit }],
+    [{ type: 'revoked', subject: certificate.subject, serials: [serial], reason, at: now.toISOString(), seq }],
   );
   return record;
 }
@@ -71,10 +72,11 @@ export async function reprovisionDevice(ctx: FileContext, id: string, token: str
   const serials = records.map((r) => r.serial);
   const registered: StoredDevice = { ...device, status: 'registered', tokenHash: hashToken(token), tokenExpiresAt: expiresAt, enrolledAt: undefined, updatedAt: now };
   const audit = auditEntries(ctx.state, now, [{ actor, action: auditActions.reprovision, subject: id, detail: { serials } }]);
+  const seq = ctx.state.revocationSeq + 1;
   await ctx.commit(
-    [{ t: 'device', d: [registered] }, { t: 'revoke', r: records }, { t: 'audit', a: audit }],
+    [{ t: 'device', d: [registered] }, { t: 'revoke', r: records, seq }, { t: 'audit', a: audit }],
     [
-      { type: 'revoked', subject: id, serials, reason: 'superseded', at: now.toISOString() },
+      { type: 'revoked', subject: id, serials, reason: 'superseded', at: now.toISOString(), seq },
       { type: 'device-changed', deviceId: id, status: 'registered' },
     ],
   );
@@ -97,11 +99,12 @@ export async function revokeDevice(ctx: FileContext, id: string, reason: Revocat
   const serials = records.map((r) => r.serial);
   const revoked = { ...device, status: 'revoked' as const, tokenHash: undefined, tokenExpiresAt: undefined, updatedAt: now };
   const audit = auditEntries(ctx.state, now, [{ actor, action: auditActions.revokeDevice, subject: id, detail: { reason, serials } }]);
+  const seq = ctx.state.revocationSeq + 1;
   await ctx.commit(
-    [{ t: 'device', d: [revoked] }, { t: 'revoke', r: records }, { t: 'audit', a: audit }],
+    [{ t: 'device', d: [revoked] }, { t: 'revoke', r: records, seq }, { t: 'audit', a: audit }],
     [
-      { type: 'revoked', subject: id, serials, reason, at: now.toISOString() },
-      { type: 'device-changed', deviceId: id, status: 'revoked' },
+      { type: 'revoked', subject: id, serials, reason, at: now.toISOString(), seq },
+      { type: 'device-changed', deviceId: id, status: 'revoked', seq },
     ],
   );
   return records;
@@ -109,6 +112,10 @@ export async function revokeDevice(ctx: FileContext, id: string, reason: Revocat
 
 export function listRevocations(ctx: FileContext): Promise<RevocationRecord[]> {
   return ctx.settle([...ctx.state.revocations.values()]);
+}
+
+export function revocationSeq(ctx: FileContext): Promise<number> {
+  return ctx.settle(ctx.state.revocationSeq);
 }
 
 export async function nextCrlNumber(ctx: FileContext): Promise<bigint> {

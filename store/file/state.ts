@@ -9,7 +9,8 @@ import type { ApiTokenRecord, AuditEntry, CertificateRecord, DeviceStatus, Epoch
 export type Op =
   | { readonly t: 'device'; readonly d: readonly StoredDevice[] }
   | { readonly t: 'cert'; readonly c: CertificateRecord }
-  | { readonly t: 'revoke'; readonly r: readonly RevocationRecord[] }
+  /** `seq`: the revocation sequence after this change (journals written before it had none: +1 each). */
+  | { readonly t: 'revoke'; readonly r: readonly RevocationRecord[]; readonly seq?: number }
   | { readonly t: 'crl'; readonly n: bigint }
   | { readonly t: 'epoch'; readonly e: EpochRecord; readonly sealed?: Buffer }
   | { readonly t: 'secret-del'; readonly epochs: readonly number[] }
@@ -31,6 +32,7 @@ export class State {
   readonly serialsBySubject = new Map<string, Set<string>>();
   readonly revocations = new Map<string, RevocationRecord>();
   crlNumber = 0n;
+  revocationSeq = 0;
   readonly epochs = new Map<number, EpochRecord>();
   readonly sealedSecrets = new Map<number, Buffer>();
   currentEpoch = 0;
@@ -55,6 +57,7 @@ export class State {
         return;
       case 'revoke':
         for (const r of op.r) this.revocations.set(r.serial, r);
+        this.revocationSeq = op.seq ?? this.revocationSeq + 1;
         return;
       case 'crl':
         this.crlNumber = op.n;
@@ -103,7 +106,7 @@ export class State {
   toOps(): Op[] {
     const ops: Op[] = [{ t: 'device', d: [...this.devices.values()] }];
     for (const c of this.certificates.values()) ops.push({ t: 'cert', c });
-    ops.push({ t: 'revoke', r: [...this.revocations.values()] }, { t: 'crl', n: this.crlNumber });
+    ops.push({ t: 'revoke', r: [...this.revocations.values()], seq: this.revocationSeq }, { t: 'crl', n: this.crlNumber });
     for (const e of this.epochs.values()) ops.push({ t: 'epoch', e, ...sealedOf(this.sealedSecrets, e.epoch) });
     for (const [e, m] of this.grants) ops.push({ t: 'grant', e, g: [...m] });
     for (const [e, m] of this.acks) ops.push({ t: 'ack', e, a: [...m] });

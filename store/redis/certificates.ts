@@ -14,8 +14,20 @@ const REVOKE_ATTEMPTS = 10;
  * Certificates: hash serial → JSON, a sorted set per subject (by issuedAt) and one of unrevoked
  * serials by notAfter. Revocations: hash serial → JSON. Certificates are never removed and a
  * revocation is never undone, which is what lets revokeDevice and reprovisionDevice check their
- * reading by a count.
+ * reading by a count. Every revoking script increments the revocation sequence and writes the new
+ * value into the events it publishes, which JavaScript built with `"seq":0` as their last field.
  */
+const WITH_SEQ = `
+local function withSeq(message, seq)
+  return (string.gsub(message, '"seq":0}', '"seq":' .. seq .. '}', 1))
+end
+`;
+
+/** A revoking event as published: `seq` last, 0 until the script fills it in. */
+function sequenced<T extends StoreEvent>(event: T): T {
+  return { ...event, seq: 0 };
+}
+
 export const certificateScripts = {
   fkRecordCert: `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return refuse('CERTIFICATE_EXISTS', ARGV[1]) end
@@ -32,16 +44,17 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return 1`,
 
-  fkRevokeCert: `
+  fkRevokeCert: WITH_SEQ + `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return refuse('CERTIFICATE_ALREADY_REVOKED', ARGV[1]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 audit(KEYS[3], KEYS[4], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+local seq = redis.call('INCR', KEYS[5])
+redis.call('PUBLISH', ARGV[4], withSeq(ARGV[5], seq))
 return 1`,
 
   // Returns 0 when the device's certificates changed since the caller read them: it reads again.
-  fkRevokeDevice: `
+  fkRevokeDevice: WITH_SEQ + `
 local id, now = ARGV[1], ARGV[2]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return refuse('DEVICE_NOT_FOUND', id) end
@@ -53,12 +66,13 @@ redis.call('ZREM', status == 'active' and KEYS[3] or KEYS[2], id)
 redis.call('ZADD', KEYS[4], 0, id)
 revokeHeld(KEYS[6], KEYS[7], 8)
 audit(KEYS[8], KEYS[9], ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
-redis.call('PUBLISH', ARGV[5], ARGV[7])
+local seq = redis.call('INCR', KEYS[10])
+redis.call('PUBLISH', ARGV[5], withSeq(ARGV[6], seq))
+redis.call('PUBLISH', ARGV[5], withSeq(ARGV[7], seq))
 return 1`,
 
   // As fkRevokeDevice, but the device goes back to registered with a new token.
-  fkReprovision: `
+  fkReprovision: WITH_SEQ + `
 local id, now = ARGV[1], ARGV[2]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return refuse('DEVICE_NOT_FOUND', id) end
@@ -70,7 +84,8 @@ redis.call('ZREM', KEYS[3], id)
 redis.call('ZADD', KEYS[2], 0, id)
 revokeHeld(KEYS[5], KEYS[6], 10)
 audit(KEYS[7], KEYS[8], ARGV[6])
-redis.call('PUBLISH', ARGV[7], ARGV[8])
+local seq = redis.call('INCR', KEYS[9])
+redis.call('PUBLISH', ARGV[7], withSeq(ARGV[8], seq))
 redis.call('PUBLISH', ARGV[7], ARGV[9])
 return 1`,
 };
@@ -112,9 +127,9 @@ export async function revokeCertificate(ctx: RedisContext, serial: string, reaso
   const now = ctx.now();
   const record: RevocationRecord = { serial, subject: certificate.subject, reason, revokedAt: now };
   const { keys } = ctx;
-  const event: StoreEvent = { type: 'revoked', subject: certificate.subject, serials: [serial], reason, at: now.toISOString() };
+  const event: StoreEvent = sequenced({ type: 'revoked', subject: certificate.subject, serials: [serial], reason, at: now.toISOString() });
   const entry = ctx.auditEntry(now, { actor, action: auditActions.revokeCertificate, subject: serial, detail: { reason, device: certificate.subject } });
-  await ctx.scriptPublishing('fkRevokeCert', [keys.revocations, keys.expiry, ...ctx.auditKeys(serial)], [event], ([message]) => [
+  await ctx.scriptPublishing('fkRevokeCert', [keys.revocations, keys.expiry, ...ctx.auditKeys(serial), keys.revocationSeq], [event], ([message]) => [
     serial, encodeJson(record), entry, keys.events, message!,
   ]);
   return record;
@@ -136,13 +151,13 @@ export async function reprovisionDevice(ctx: RedisContext, id: string, token: st
     const records: RevocationRecord[] = held.filter((_, i) => revoked[i] === null).map((serial) => ({ serial, subject: id, reason: 'superseded', revokedAt: now }));
     const serials = records.map((rec) => rec.serial);
     const events: StoreEvent[] = [
-      { type: 'revoked', subject: id, serials, reason: 'superseded', at: now.toISOString() },
+      sequenced({ type: 'revoked', subject: id, serials, reason: 'superseded', at: now.toISOString() }),
       { type: 'device-changed', deviceId: id, status: 'registered' },
     ];
     const entry = ctx.auditEntry(now, { actor, action: auditActions.reprovision, subject: id, detail: { serials } });
     const done = await ctx.scriptPublishing(
       'fkReprovision',
-      [keys.device(id), keys.devices('registered'), keys.devices('active'), keys.certificatesOf(id), keys.revocations, keys.expiry, ...ctx.auditKeys(id)],
+      [keys.device(id), keys.devices('registered'), keys.devices('active'), keys.certificatesOf(id), keys.revocations, keys.expiry, ...ctx.auditKeys(id), keys.revocationSeq],
       events,
       ([revokedEvent, changed]) => [id, now.getTime(), held.length, hashToken(token), expiresAt.getTime(), entry, keys.events, revokedEvent!, changed!,
         ...records.flatMap((rec) => [rec.serial, encodeJson(rec)])],
@@ -172,13 +187,13 @@ export async function revokeDevice(ctx: RedisContext, id: string, reason: Revoca
     const records: RevocationRecord[] = held.filter((_, i) => revoked[i] === null).map((serial) => ({ serial, subject: id, reason, revokedAt: now }));
     const serials = records.map((rec) => rec.serial);
     const events: StoreEvent[] = [
-      { type: 'revoked', subject: id, serials, reason, at: now.toISOString() },
-      { type: 'device-changed', deviceId: id, status: 'revoked' },
+      sequenced({ type: 'revoked', subject: id, serials, reason, at: now.toISOString() }),
+      sequenced({ type: 'device-changed', deviceId: id, status: 'revoked' }),
     ];
     const entry = ctx.auditEntry(now, { actor, action: auditActions.revokeDevice, subject: id, detail: { reason, serials } });
     const done = await ctx.scriptPublishing(
       'fkRevokeDevice',
-      [keys.device(id), keys.devices('registered'), keys.devices('active'), keys.devices('revoked'), keys.certificatesOf(id), keys.revocations, keys.expiry, ...ctx.auditKeys(id)],
+      [keys.device(id), keys.devices('registered'), keys.devices('active'), keys.devices('revoked'), keys.certificatesOf(id), keys.revocations, keys.expiry, ...ctx.auditKeys(id), keys.revocationSeq],
       events,
       ([revoked, changed]) => [id, now.getTime(), held.length, entry, keys.events, revoked!, changed!, ...records.flatMap((rec) => [rec.serial, encodeJson(rec)])],
     );
@@ -193,6 +208,10 @@ export async function listRevocations(ctx: RedisContext): Promise<RevocationReco
   return all
     .map((json) => decodeJson<RevocationRecord>(json))
     .sort((a, b) => a.revokedAt.getTime() - b.revokedAt.getTime() || a.serial.localeCompare(b.serial));
+}
+
+export async function revocationSeq(ctx: RedisContext): Promise<number> {
+  return Number(await ctx.run('revocationSeq', (r) => r.get(ctx.keys.revocationSeq)) ?? 0);
 }
 
 export async function nextCrlNumber(ctx: RedisContext): Promise<bigint> {

@@ -22,14 +22,16 @@ export interface Outgoing {
  * Store events over Redis pub/sub: every process on the store, this one included, hears an event
  * through the channel. A message is `{"tag", "event"}`; the tag lets a write resolve only after this
  * process has handled its own events, as the file store does. Delivery is at most once: an event
- * published while a subscriber is disconnected does not reach it. So once the subscriber is back and
- * subscribed again, this process hears a local `events-resumed`, and its caches read the store again.
+ * published while a subscriber is disconnected does not reach it. So the moment its connection closes
+ * this process hears a local `events-cut` (a cache may be stale from then on), and once the subscriber
+ * is back and subscribed again a local `events-resumed`, and its caches read the store again.
  */
 export class RedisEvents {
   private readonly emitter = new EventEmitter();
   private readonly origin = randomBytes(8).toString('hex');
   private readonly pending = new Map<string, () => void>();
   private sent = 0;
+  private closed = false;
 
   private constructor(
     private readonly commands: Redis,
@@ -42,7 +44,12 @@ export class RedisEvents {
       if (from === this.channel) this.deliver(message);
     });
     let cut = false;
-    subscriber.on('close', () => (cut = true));
+    subscriber.on('close', () => {
+      if (cut || this.closed) return;
+      cut = true;
+      this.logger.warn({ event: 'store-events-cut', channel }, 'store event feed cut: events sent meanwhile will be missed');
+      this.emitter.emit('events-cut', { type: 'events-cut' });
+    });
     subscriber.on('ready', () => {
       if (!cut) return;
       cut = false;
@@ -105,6 +112,7 @@ export class RedisEvents {
   }
 
   close(): void {
+    this.closed = true;
     this.emitter.removeAllListeners();
     for (const resolve of this.pending.values()) resolve();
     this.pending.clear();

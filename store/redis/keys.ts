@@ -39,6 +39,11 @@ export class Keys {
     return `${this.prefix}revoked`;
   }
 
+  /** Counter of revoking changes (Store.revocationSeq). */
+  get revocationSeq(): string {
+    return `${this.prefix}revocation-seq`;
+  }
+
   get crlNumber(): string {
     return `${this.prefix}crl-number`;
   }

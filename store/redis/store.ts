@@ -49,6 +49,7 @@ export class RedisStore implements Store {
   async revokeDevice(id: string, reason: RevocationReason, actor: string) { return certificates.revokeDevice(this.ctx, id, reason, actor); }
   async reprovisionDevice(id: string, token: string, expiresAt: Date, actor: string) { return certificates.reprovisionDevice(this.ctx, id, token, expiresAt, actor); }
   async listRevocations() { return certificates.listRevocations(this.ctx); }
+  async revocationSeq() { return certificates.revocationSeq(this.ctx); }
   async nextCrlNumber() { return certificates.nextCrlNumber(this.ctx); }
 
   async currentEpoch() { return epochs.currentEpoch(this.ctx); }

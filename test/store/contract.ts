@@ -5,6 +5,7 @@ import { enrollmentContract } from './contract/enrollment.js';
 import type { OpenStore } from './contract/fixtures.js';
 import { keysContract } from './contract/keys.js';
 import { revocationContract } from './contract/revocation.js';
+import { revocationSeqContract } from './contract/revocation-seq.js';
 
 export type { OpenStore } from './contract/fixtures.js';
 
@@ -18,6 +19,7 @@ export async function runStoreContract(t: Test, name: string, open: OpenStore): 
     t.test('devices', async (t) => devicesContract(t, open));
     t.test('enrollment', async (t) => enrollmentContract(t, open));
     t.test('certificates and revocation', async (t) => revocationContract(t, open));
+    t.test('the revocation sequence', async (t) => revocationSeqContract(t, open));
     t.test('epochs, grants and acks', async (t) => keysContract(t, open));
     t.test('API tokens, audit, events, close', async (t) => accessContract(t, open));
   });

@@ -46,7 +46,7 @@ export function revocationContract(t: Test, open: OpenStore): void {
     const revoked = watchEvent(store, 'revoked', (e) => e.serials.includes(cert.serial));
     const record = await store.revokeCertificate(cert.serial, 'keyCompromise', 'api:op');
     const event = await revoked.within(100);
-    t.same(event, { type: 'revoked', subject: id, serials: [cert.serial], reason: 'keyCompromise', at: record.revokedAt.toISOString() });
+    t.same(event, { type: 'revoked', subject: id, serials: [cert.serial], reason: 'keyCompromise', at: record.revokedAt.toISOString(), seq: 1 });
     t.same(record, { serial: cert.serial, subject: id, reason: 'keyCompromise', revokedAt: record.revokedAt });
     t.same(await store.listRevocations(), [record]);
     t.equal((await store.getDevice(id))?.status, 'active', 'one serial does not revoke the device');
@@ -101,7 +101,7 @@ export function revocationContract(t: Test, open: OpenStore): void {
     t.same(bySerial(records).map((r) => r.serial), bySerial([cert, second]).map((c) => c.serial), 'the serials not yet revoked');
     t.same(event.serials.sort(), [cert.serial, second.serial].sort());
     t.equal(event.reason, 'cessationOfOperation');
-    t.same(change, { type: 'device-changed', deviceId: id, status: 'revoked' });
+    t.same(change, { type: 'device-changed', deviceId: id, status: 'revoked', seq: 2 });
     t.equal((await store.getDevice(id))?.status, 'revoked');
     t.same(bySerial(await store.listRevocations()), bySerial([oldRecord, ...records]));
     await refusesUnchanged(t, store, () => store.revokeDevice(id, 'unspecified', 'cli'), 'DEVICE_STATE_CONFLICT', 'already revoked');

@@ -1,0 +1,114 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+type Done = ((err?: Error | null) => void) | undefined;
+
+export interface Emitter {
+  emit(packet: object, done?: Done): unknown;
+  on(topic: string, handler: (packet: unknown, cb: () => void) => void, done?: () => void): unknown;
+}
+
+export interface HoldOptions {
+  /** Messages held before aedes's callbacks are held too (the sending clients are then not read on). Default 50,000. */
+  readonly maxHeld?: number;
+  /** How long, after Redis is back, to wait for the other brokers' subscribers before sending anyway. Default 10 s. */
+  readonly resumeWaitMs?: number;
+}
+
+/** A channel every broker's subscriber joins and nobody publishes on: PUBSUB NUMSUB counts the brokers listening. */
+const PROBE_TOPIC = '$SYS/fleetkey/cluster-probe';
+const PROBE_INTERVAL_MS = 1000;
+
+/**
+ * Makes the message bus hold what aedes hands it while Redis is away, and send it once Redis is back,
+ * rather than fail it. Aedes PUBACKs a QoS 1 message before it hands it to the bus and closes a
+ * client whose publish fails: so a failed publish was either a dropped session or an acknowledged
+ * message lost. Redis pub/sub is at most once, so held messages are sent only when the subscribers of
+ * every broker seen before the outage are back (PUBSUB NUMSUB on a probe channel, read every second
+ * while all is well), or after `resumeWaitMs`. A message in flight when the connection dropped is held
+ * again: delivery is at least once. The publisher connection must fail fast (no offline queue, no
+ * resend) so that every failure comes back here.
+ */
+export function holdWhileRedisAway(mq: Emitter, pub: Redis, sub: Redis, namespace: string, log: () => Logger, opts: HoldOptions = {}): () => void {
+  const maxHeld = opts.maxHeld ?? 50_000;
+  const resumeWaitMs = opts.resumeWaitMs ?? 10_000;
+  const emit = mq.emit.bind(mq);
+  const held: object[] = [];
+  const waiting: (() => void)[] = [];
+  let open = pub.status === 'ready' && sub.status === 'ready';
+  let resuming = false;
+  let stopped = false;
+  let subscribers = 0;
+
+  const hold = (packet: object, done: Done): void => {
+    held.push(packet);
+    if (held.length <= maxHeld) done?.();
+    else if (done) waiting.push(() => done());
+  };
+  mq.emit = (packet: object, done?: Done) => {
+    if (!open) return hold(packet, done);
+    return emit(packet, (err) => {
+      if (err && !stopped) hold(packet, undefined);
+      done?.();
+    });
+  };
+  mq.on(PROBE_TOPIC, (_packet, cb) => cb());
+
+  const channel = namespace + PROBE_TOPIC;
+  const countSubscribers = async (): Promise<number> => {
+    const reply = (await pub.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+    return Number(reply[1]);
+  };
+  const probe = setInterval(() => {
+    if (!open || resuming) return;
+    countSubscribers().then((n) => (subscribers = n), () => undefined);
+  }, PROBE_INTERVAL_MS);
+  probe.unref();
+
+  const cut = (): void => {
+    if (!open || stopped) return;
+    open = false;
+    log().warn({ event: 'cluster-bus-held', subscribers }, 'Redis unreachable: holding MQTT messages for the cluster until it is back');
+  };
+  const flush = async (): Promise<void> => {
+    while (held.length > 0 && !stopped) {
+      const batch = held.splice(0, held.length);
+      await Promise.all(batch.map((packet) => new Promise<void>((resolve) => emit(packet, (err) => {
+        if (err) held.push(packet);
+        resolve();
+      }))));
+      if (held.length > 0 && (pub.status !== 'ready' || sub.status !== 'ready')) return;
+    }
+  };
+  const resume = async (): Promise<void> => {
+    if (open || resuming || stopped || pub.status !== 'ready' || sub.status !== 'ready') return;
+    resuming = true;
+    const since = Date.now();
+    try {
+      let present = await countSubscribers().catch(() => 0);
+      while (present < subscribers && Date.now() - since < resumeWaitMs && !stopped) {
+        await new Promise((r) => setTimeout(r, 100));
+        present = await countSubscribers().catch(() => 0);
+      }
+      const count = held.length;
+      await flush();
+      if (held.length > 0) return; // cut again while sending; the next ready resumes
+      open = true;
+      subscribers = Math.max(present, 1);
+      log().info({ event: 'cluster-bus-resumed', sent: count, subscribers: present, waitedMs: Date.now() - since }, 'Redis is back: held MQTT messages sent');
+      for (const release of waiting.splice(0)) release();
+    } finally {
+      resuming = false;
+      if (!open && !stopped && pub.status === 'ready' && sub.status === 'ready') setTimeout(() => void resume(), 100);
+    }
+  };
+  for (const connection of [pub, sub]) {
+    connection.on('close', cut);
+    connection.on('ready', () => void resume());
+  }
+  return () => {
+    stopped = true;
+    clearInterval(probe);
+    for (const release of waiting.splice(0)) release();
+  };
+}
