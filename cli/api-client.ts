@@ -1,5 +1,7 @@
 import { Agent, request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { catalogue, FleetkeyError, type ErrorCode } from '../errors/index.js';
+import { retryLine, retrySafe, retrySecondsFromEnv, retryWaitSeconds, waitingFor, type RetryNotice } from './api-retry.js';
 
 export interface ApiClientConfig {
   /** `https://host:port` of the provisioner. */
@@ -10,11 +12,28 @@ export interface ApiClientConfig {
   readonly ca: readonly string[];
   /** Requests in flight at once (keep-alive connections). Default 4. */
   readonly concurrency?: number;
+  /** How long a retry-safe call keeps retrying a 503, in seconds. Default FLEETKEY_RETRY_SECONDS, else 60; 0: never. */
+  readonly retrySeconds?: number;
+  /** Told before each wait; default: a line on stderr. */
+  readonly onRetry?: (notice: RetryNotice) => void;
+}
+
+export interface CallOptions {
+  /** Send it again after a 503 that passes by itself. Default: cli/api-retry.ts `retrySafe`. */
+  readonly retry?: boolean;
+}
+
+/** A refusal with the server's Retry-After, as the retry loop needs it. */
+interface Refused {
+  readonly error: FleetkeyError;
+  readonly retryAfter: string | undefined;
 }
 
 /**
  * The provisioner's REST API for CLI commands: JSON in, JSON (or bytes) out, keep-alive. A refusal
  * becomes the FleetkeyError the server named, so the CLI prints the same code and exits non-zero.
+ * A call that is safe to repeat is sent again after a 503 that passes by itself (the store unreachable,
+ * the provisioner not ready), after the server's Retry-After, for up to `retrySeconds` in all.
  */
 export class ApiClient {
   private readonly agent: Agent;
@@ -27,8 +46,8 @@ export class ApiClient {
     return this.config.url;
   }
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const answer = await this.send(method, path, body, 'application/json');
+  async json<T>(method: string, path: string, body?: unknown, call: CallOptions = {}): Promise<T> {
+    const answer = await this.sendRetrying(method, path, body, 'application/json', call.retry ?? retrySafe(method, path));
     try {
       return JSON.parse(answer.toString('utf8')) as T;
     } catch (err) {
@@ -41,6 +60,25 @@ export class ApiClient {
     this.agent.destroy();
   }
 
+  private async sendRetrying(method: string, path: string, body: unknown, accept: string, retry: boolean): Promise<Buffer> {
+    const deadline = Date.now() + 1000 * (retry ? this.config.retrySeconds ?? retrySecondsFromEnv() : 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.send(method, path, body, accept);
+      } catch (err) {
+        const refused = err as Refused | FleetkeyError;
+        if (refused instanceof FleetkeyError) throw refused;
+        const waiting = waitingFor(refused.error.code);
+        const waitSeconds = retryWaitSeconds(attempt, refused.retryAfter);
+        if (waiting === undefined || Date.now() + waitSeconds * 1000 > deadline) throw afterRetries(refused.error, attempt, method);
+        const notice = { method, path, code: refused.error.code, waitingFor: waiting, attempt, waitSeconds };
+        (this.config.onRetry ?? ((n) => process.stderr.write(`fleetkey: ${retryLine(n)}\n`)))(notice);
+        await sleep(waitSeconds * 1000);
+      }
+    }
+  }
+
+  /** Rejects with a FleetkeyError, or with a `Refused` for an HTTP refusal. */
   private send(method: string, path: string, body: unknown, accept: string): Promise<Buffer> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const target = new URL(path, this.config.url);
@@ -61,7 +99,10 @@ export class ApiClient {
           const data = Buffer.concat(chunks);
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) resolve(data);
-          else reject(refusalOf(method, path, status, data));
+          else {
+            const retryAfter = res.headers['retry-after'];
+            reject({ error: refusalOf(method, path, status, data), retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter } satisfies Refused);
+          }
         });
       });
       req.on('error', (err) => reject(new FleetkeyError('API_UNREACHABLE', `${target.origin}: ${err.message}`, { cause: err })));
@@ -80,4 +121,11 @@ function refusalOf(method: string, path: string, status: number, data: Buffer): 
   }
   if (typeof code === 'string' && Object.hasOwn(catalogue, code)) return new FleetkeyError(code as ErrorCode, `${method} ${path}: HTTP ${status}`);
   return new FleetkeyError('API_RESPONSE_INVALID', `${method} ${path}: HTTP ${status} ${data.toString('utf8').slice(0, 200)}`);
+}
+
+/** The last refusal; after a 503 it is unknown whether an earlier attempt was applied, so the detail says so. */
+function afterRetries(error: FleetkeyError, attempts: number, method: string): FleetkeyError {
+  if (attempts === 1) return error;
+  const applied = method === 'GET' || method === 'HEAD' ? '' : '; an earlier one answered 503 and may have been applied';
+  return new FleetkeyError(error.code, `${error.detail ?? ''} after ${attempts} attempts${applied}`.trim());
 }

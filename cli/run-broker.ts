@@ -3,7 +3,7 @@ import { redisClusterBackends, type ClusterBackends } from '../broker/cluster.js
 import { createBroker } from '../broker/server.js';
 import type { Store } from '../store/types.js';
 import { readServerTls } from './data-dir.js';
-import { serveMetrics } from './metrics-server.js';
+import { serveMetrics, storeAnswers } from './metrics-server.js';
 
 export interface BrokerServiceConfig {
   readonly dir: string;
@@ -28,7 +28,7 @@ export interface RunningBrokerService {
   close(): Promise<void>;
 }
 
-/** The broker as a service: TLS from the data dir, cluster wiring on a Redis store, metrics listener. */
+/** The broker as a service: TLS from the data dir, cluster wiring on a Redis store, metrics listener (`/readyz`: the store answers). */
 export async function runBroker(config: BrokerServiceConfig): Promise<RunningBrokerService> {
   const cluster: ClusterBackends | undefined = config.storeUrl.startsWith('redis')
     ? await redisClusterBackends(config.storeUrl, config.storePrefix)
@@ -52,7 +52,7 @@ export async function runBroker(config: BrokerServiceConfig): Promise<RunningBro
     await cluster?.destroy();
     throw err;
   });
-  const metrics = config.metricsPort >= 0 ? await serveMetrics(broker.metrics.registry, config.metricsHost, config.metricsPort) : undefined;
+  const metrics = config.metricsPort >= 0 ? await serveMetrics(broker.metrics.registry, config.metricsHost, config.metricsPort, storeAnswers(config.store)) : undefined;
   return {
     port: address.port,
     metricsPort: metrics?.port,

@@ -1,6 +1,8 @@
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Command } from 'commander';
+import { untilStoreAnswers } from './open-store.js';
+
+export { openServiceStore, storeUrl } from './open-store.js';
 
 /** The host to dial for a listen address: a wildcard listen address is reached on loopback (in the server certificate). */
 export function reachableHost(host: string): string {
@@ -26,10 +28,6 @@ export function addServiceOptions(cmd: Command): Command {
     .option('--store-prefix <prefix>', 'key prefix on Redis, so fleets can share one server (env FLEETKEY_STORE_PREFIX)', process.env.FLEETKEY_STORE_PREFIX ?? 'fleetkey:')
     .option('--log-level <level>', 'pino log level (env FLEETKEY_LOG_LEVEL)', process.env.FLEETKEY_LOG_LEVEL ?? 'info')
     .option('--json', 'print the started endpoints as one JSON line');
-}
-
-export function storeUrl(opts: ServiceCliOptions): string {
-  return opts.store ?? `file:${resolve(opts.dir)}`;
 }
 
 export function parseIntOption(value: string): number {
@@ -60,8 +58,9 @@ interface RunningService {
 }
 
 /**
- * Starts a service on an open store and supervises it the way every service command does: the store
- * is closed if the start fails; SIGHUP reloads the TLS material (where the service has any);
+ * Starts a service on an open store and supervises it the way every service command does: a start
+ * that fails because the store went away meanwhile is tried again once it answers (cli/open-store.ts);
+ * the store is closed if the start fails otherwise; SIGHUP reloads the TLS material (where the service has any);
  * SIGTERM/SIGINT close the service, then the store.
  */
 export async function superviseService<S extends RunningService>(
@@ -69,7 +68,7 @@ export async function superviseService<S extends RunningService>(
   logger: Logger,
   start: () => Promise<S>,
 ): Promise<S> {
-  const service = await start().catch(async (err: unknown) => {
+  const service = await untilStoreAnswers(logger, 'start', start).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });

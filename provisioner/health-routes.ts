@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { FleetkeyError } from '../errors/index.js';
 import type { ProvisionerContext } from './context.js';
 
-const READY_TIMEOUT_MS = 2000;
+/** `/readyz` answers 503 rather than wait longer than this for the store. */
+const READY_TIMEOUT_MS = 1000;
 
 /** `/healthz` (the process answers), `/readyz` (store reachable, CRL built), `/metrics` (Prometheus). */
 export async function healthRoutes(app: FastifyInstance, ctx: ProvisionerContext): Promise<void> {

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { FleetkeyError, isFleetkeyError, type ErrorCode } from '../errors/index.js';
+import type { ProvisionerMetrics } from './metrics.js';
 
 /** A refusal that carries response headers (WWW-Authenticate, Retry-After) with it. */
 export class Refusal extends FleetkeyError {
@@ -23,6 +24,11 @@ function challenge(code: ErrorCode, url: string): string | undefined {
   return undefined;
 }
 
+/** RFC 9110 §10.2.3: seconds a client should wait after a 503, 2 to 4, spread so that clients do not come back in step. */
+export function unavailableRetryAfter(random: () => number = Math.random): number {
+  return 2 + Math.floor(random() * 3);
+}
+
 /** Fastify's own failures (body limit, content type, JSON syntax, schema validation) as catalogue codes. */
 function fromFastify(err: FastifyError): FleetkeyError {
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new FleetkeyError('BODY_TOO_LARGE', err.message);
@@ -33,20 +39,27 @@ function fromFastify(err: FastifyError): FleetkeyError {
   return new FleetkeyError('INTERNAL', err.message, { cause: err });
 }
 
-/** Sends `{ "error": { code, message } }` with the code's status; the detail goes to the log only. */
+/**
+ * Sends `{ "error": { code, message } }` with the code's status; the detail goes to the log only. Every
+ * 503 (the store unreachable or lost, not ready) says when to come back: the provisioner fails fast
+ * and the client, not the provisioner, waits.
+ */
 export function sendRefusal(reply: FastifyReply, err: FleetkeyError, url: string): FastifyReply {
   const scheme = challenge(err.code, url);
   if (scheme !== undefined) reply.header('www-authenticate', scheme);
   if (err instanceof Refusal) for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
+  if (err.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(unavailableRetryAfter()));
   return reply.code(err.status).type('application/json').send(err.toJSON());
 }
 
 /** Every failure, thrown anywhere, leaves as a catalogue error; unknown routes are ROUTE_NOT_FOUND. */
-export function installErrorHandling(app: FastifyInstance, log: Logger): void {
+export function installErrorHandling(app: FastifyInstance, log: Logger, metrics: ProvisionerMetrics): void {
   app.setErrorHandler((error: FastifyError | FleetkeyError, request: FastifyRequest, reply: FastifyReply) => {
     const err = isFleetkeyError(error) ? error : fromFastify(error as FastifyError);
     const entry = { event: 'refused', method: request.method, url: request.url, ip: request.ip, code: err.code, status: err.status, detail: err.detail };
-    if (err.status >= 500) log.error({ ...entry, err: error }, 'request failed');
+    if (err.status === 503) metrics.unavailable.inc({ code: err.code });
+    if (err.status === 503) log.warn(entry, 'request refused: unavailable');
+    else if (err.status >= 500) log.error({ ...entry, err: error }, 'request failed');
     else log.info(entry, 'request refused');
     return sendRefusal(reply, err, request.url);
   });

@@ -66,7 +66,7 @@ export async function createProvisioner(input: ProvisionerOptionsInput): Promise
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false } },
   });
-  installErrorHandling(app, log);
+  installErrorHandling(app, log, metrics);
   await app.register(async (est) => estRoutes(est, { deps, guard, metrics }), { prefix: EST_PATH });
   await app.register(async (v1) => {
     requireApiAccess(v1, opts.store);

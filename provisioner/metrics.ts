@@ -34,6 +34,12 @@ export function createProvisionerMetrics() {
       labelNames: ['limit'] as const,
       registers: [registry],
     }),
+    unavailable: new Counter({
+      name: 'fleetkey_provisioner_unavailable_total',
+      help: 'Requests answered 503 (with Retry-After), by code: the store unreachable or lost, not ready',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
     crlBuilds: new Counter({ name: 'fleetkey_provisioner_crl_builds_total', help: 'CRLs signed by this provisioner', registers: [registry] }),
   };
 }

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { openStore } from '../../store/index.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runBroker } from '../run-broker.js';
-import { addServiceOptions, announceStarted, parseIntOption, storeUrl, superviseService, type ServiceCliOptions } from '../service-options.js';
+import { addServiceOptions, announceStarted, openServiceStore, parseIntOption, storeUrl, superviseService, type ServiceCliOptions } from '../service-options.js';
 
 interface BrokerCliOptions extends ServiceCliOptions {
   host: string;
@@ -33,7 +32,7 @@ export function registerBroker(program: Command): void {
     .action(action(async (opts: BrokerCliOptions) => {
       const logger = createLogger('fleetkey-broker', opts.logLevel);
       const url = storeUrl(opts);
-      const store = await openStore(url, { prefix: opts.storePrefix, logger });
+      const store = await openServiceStore(opts, logger);
       const service = await superviseService(store, logger, () => runBroker({
         dir: opts.dir,
         store,

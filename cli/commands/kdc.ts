@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { kdcDefaults } from '../../kdc/index.js';
-import { openStore } from '../../store/index.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runKdc } from '../run-kdc.js';
-import { addServiceOptions, announceStarted, parseIntOption, storeUrl, superviseService, type ServiceCliOptions } from '../service-options.js';
+import { addServiceOptions, announceStarted, openServiceStore, parseIntOption, superviseService, type ServiceCliOptions } from '../service-options.js';
 
 interface KdcCliOptions extends ServiceCliOptions {
   broker: string;
@@ -45,7 +44,7 @@ export function registerKdc(program: Command): void {
     .addHelpText('after', HELP)
     .action(action(async (opts: KdcCliOptions) => {
       const logger = createLogger('fleetkey-kdc', opts.logLevel);
-      const store = await openStore(storeUrl(opts), { prefix: opts.storePrefix, logger });
+      const store = await openServiceStore(opts, logger);
       const service = await superviseService(store, logger, () => runKdc({
         dir: opts.dir, store, logger, brokerUrl: opts.broker, name: opts.name,
         switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery, graceSeconds: opts.grace, retainEpochs: opts.retain,

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { openStore } from '../../store/index.js';
 import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { runProvisioner } from '../run-provisioner.js';
-import { addServiceOptions, announceStarted, parseIntOption, storeUrl, superviseService, type ServiceCliOptions } from '../service-options.js';
+import { addServiceOptions, announceStarted, openServiceStore, parseIntOption, superviseService, type ServiceCliOptions } from '../service-options.js';
 
 interface ProvisionerCliOptions extends ServiceCliOptions {
   host: string;
@@ -53,7 +52,7 @@ export function registerProvisioner(program: Command): void {
     .addHelpText('after', HELP)
     .action(action(async (opts: ProvisionerCliOptions) => {
       const logger = createLogger('fleetkey-provisioner', opts.logLevel);
-      const store = await openStore(storeUrl(opts), { prefix: opts.storePrefix, logger });
+      const store = await openServiceStore(opts, logger);
       const service = await superviseService(store, logger, () => runProvisioner({
         dir: opts.dir,
         store,

@@ -82,7 +82,24 @@ export function isRedisUrl(url: string): boolean {
   return /^(rediss?|redis\+sentinel):\/\//.test(url);
 }
 
-/** A connection to what `url` names, with `extra` options on top; lazyConnect unless `extra` says otherwise. */
+/** Rounds over every sentinel a first connect makes before it fails (reconnects go on for good). */
+const FIRST_CONNECT_SENTINEL_ROUNDS = 3;
+
+/**
+ * A connection to what `url` names, with `extra` options on top; lazyConnect unless `extra` says otherwise.
+ * With Sentinel, ioredis's default asks the sentinels again forever inside one connect, so a first
+ * connect with none reachable never settled: it now fails after a few rounds, as a connect to one
+ * server does. Once connected, a reconnect keeps asking until a sentinel answers (failing it there
+ * would end the connection for good).
+ */
 export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis({ ...parseRedisUrl(url).options, lazyConnect: true, ...extra });
+  const target = parseRedisUrl(url);
+  let connected = false;
+  const sentinelRetryStrategy = (times: number): number | null =>
+    (connected || times <= FIRST_CONNECT_SENTINEL_ROUNDS ? Math.min(times * 100, 1000) : null);
+  const redis = new Redis({ ...target.options, lazyConnect: true, ...(target.sentinel ? { sentinelRetryStrategy } : {}), ...extra });
+  redis.once('ready', () => {
+    connected = true;
+  });
+  return redis;
 }
