@@ -59,6 +59,11 @@ export function loadKek(dir: string, env: NodeJS.ProcessEnv = process.env): Buff
   return kek;
 }
 
+/** The KDC's epoch high-water mark in the data dir (docs/kdc.md "Epoch numbers never go back"): one per instance name. */
+export function highWaterFile(dir: string, name: string): string {
+  return join(resolve(dir), 'kdc', `${name}.epoch`);
+}
+
 /** The KDC as a service: identity and KEK from the data dir, consumer certificates, metrics listener. */
 export async function runKdc(config: KdcServiceConfig): Promise<RunningKdcService> {
   const identity = readServiceIdentity(config.dir, 'kdc');
@@ -69,6 +74,7 @@ export async function runKdc(config: KdcServiceConfig): Promise<RunningKdcServic
     broker: { url: config.brokerUrl, ...identity },
     name: config.name,
     kek: loadKek(config.dir),
+    highWaterFile: highWaterFile(config.dir, config.name),
     store: config.store,
     logger: config.logger,
     switchAfterSeconds: config.switchAfterSeconds,

@@ -1,30 +1,16 @@
 import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { FleetkeyError } from '../../errors/index.js';
-import type { ApiClient } from '../api-client.js';
 import { addClientOptions, withApi, type ClientCliOptions } from '../client-options.js';
 import { emit } from '../output.js';
 import { action } from '../program.js';
+import { RotationWatch, type CurrentRotation } from '../rotation-wait.js';
 import { parseIntOption } from '../service-options.js';
 
 interface RotateOptions extends ClientCliOptions {
   switchAfter?: number;
   wait?: boolean;
   timeout: number;
-}
-
-interface EpochView {
-  epoch: number;
-  state: 'distributing' | 'distributed';
-  createdAt: string;
-  activatesAt: string;
-  granted: number;
-  acked: number;
-}
-
-interface Current {
-  epoch: EpochView | null;
-  unacked: string[];
 }
 
 const POLL_MS = 250;
@@ -47,9 +33,10 @@ export function registerRotate(program: Command): void {
   ).action(action(async (opts: RotateOptions) => {
     const result = await withApi(opts, async (api) => {
       const body = opts.switchAfter === undefined ? {} : { switchAfterSeconds: opts.switchAfter };
-      const requested = await api.json<{ currentEpoch: number | null }>('POST', '/v1/rotations', body);
+      const watch = new RotationWatch(api, Date.now() + opts.timeout * 1000, (line) => process.stderr.write(`${line}\n`));
+      const requested = await watch.request(body);
       if (!opts.wait) return { requested: true, previousEpoch: requested.currentEpoch };
-      return follow(api, requested.currentEpoch ?? 0, opts);
+      return follow(watch, requested.currentEpoch ?? 0, opts);
     });
     emit(opts, result, () => ('complete' in result ? describe(result) : `rotation requested (current epoch ${result.previousEpoch ?? 'none'})`));
     if ('complete' in result && !result.complete) {
@@ -71,13 +58,18 @@ interface Followed {
   unacked: string[];
 }
 
-async function follow(api: ApiClient, previous: number, opts: RotateOptions): Promise<Followed> {
+/**
+ * Polls the rotation's progress until the new epoch is distributed and acked by every device granted,
+ * or the timeout. Through a store outage the polls are repeated with backoff (saying so on stderr):
+ * the KDC resumes the rotation by itself when the store is back.
+ */
+async function follow(watch: RotationWatch, previous: number, opts: RotateOptions): Promise<Followed> {
   const deadline = Date.now() + opts.timeout * 1000;
   const bar = opts.json ? undefined : new SingleBar({ stream: process.stderr, format: 'rotate  [{bar}] {value}/{total} acked  epoch {epoch} {state}', hideCursor: true }, Presets.shades_classic);
-  let last: Current = { epoch: null, unacked: [] };
+  let last: CurrentRotation = { epoch: null, unacked: [] };
   try {
     for (;;) {
-      last = await api.json<Current>('GET', '/v1/rotations/current?unacked=100');
+      last = await watch.current(100);
       const e = last.epoch;
       if (e && e.epoch > previous) {
         if (bar && !bar.isActive) bar.start(e.granted, e.acked, { epoch: e.epoch, state: e.state });
@@ -92,7 +84,10 @@ async function follow(api: ApiClient, previous: number, opts: RotateOptions): Pr
     bar?.stop();
   }
   const e = last.epoch;
-  if (!e || e.epoch <= previous) throw new FleetkeyError('ROTATION_INCOMPLETE', `no new epoch after ${opts.timeout} s: is a KDC running?`);
+  if (!e || e.epoch <= previous) {
+    const why = e?.state === 'distributing' ? `epoch ${e.epoch} is still being distributed (a KDC takes it over, then makes the new one)` : 'is a KDC running?';
+    throw new FleetkeyError('ROTATION_INCOMPLETE', `no new epoch after ${opts.timeout} s: ${why}`);
+  }
   return { epoch: e.epoch, activatesAt: e.activatesAt, granted: e.granted, acked: e.acked, complete: e.state === 'distributed' && e.acked >= e.granted, unacked: last.unacked };
 }
 

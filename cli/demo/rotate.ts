@@ -1,9 +1,5 @@
 import type { ApiClient } from '../api-client.js';
-
-interface Current {
-  epoch: { epoch: number; state: 'distributing' | 'distributed'; activatesAt: string; granted: number; acked: number } | null;
-  unacked: string[];
-}
+import { RotationWatch, type CurrentRotation } from '../rotation-wait.js';
 
 export interface RotationResult {
   readonly epoch: number;
@@ -20,24 +16,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The current epoch number (0 when there is none), over REST. */
 export async function currentEpoch(api: ApiClient): Promise<number> {
-  return (await api.json<Current>('GET', '/v1/rotations/current?unacked=0')).epoch?.epoch ?? 0;
+  return (await api.json<CurrentRotation>('GET', '/v1/rotations/current?unacked=0')).epoch?.epoch ?? 0;
 }
 
 /**
  * A rotation as an operator asks for it (POST /v1/rotations), followed over GET /v1/rotations/current
  * until every granted device has acked the new epoch (or `timeoutMs`); `progress` hears acks/granted
- * each time they change.
+ * each time they change, and what it waits for while the store is unavailable (cli/rotation-wait.ts).
  */
 export async function rotateAndWait(
   api: ApiClient, switchAfterSeconds: number, timeoutMs: number, progress: (line: string) => void,
 ): Promise<RotationResult> {
   const started = performance.now();
-  const { currentEpoch: previous } = await api.json<{ currentEpoch: number | null }>('POST', '/v1/rotations', { switchAfterSeconds });
+  const watch = new RotationWatch(api, Date.now() + timeoutMs, (line) => progress(`  ${line}`));
+  const { currentEpoch: previous } = await watch.request({ switchAfterSeconds });
   const deadline = started + timeoutMs;
-  let last: Current = { epoch: null, unacked: [] };
+  let last: CurrentRotation = { epoch: null, unacked: [] };
   let shown = '';
   for (;;) {
-    last = await api.json<Current>('GET', '/v1/rotations/current?unacked=100');
+    last = await watch.current(100);
     const e = last.epoch;
     if (e && e.epoch > (previous ?? 0)) {
       const line = `  epoch ${e.epoch}: ${e.acked}/${e.granted} acked (${e.state})`;

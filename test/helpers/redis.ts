@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import type { Test } from 'tap';
@@ -14,11 +15,23 @@ export interface TestRedis {
   /** SIGSTOP / SIGCONT: a server that accepts nothing and answers nothing. */
   pause(): void;
   resume(): void;
+  /** SIGKILL, no SAVE: what was not on disk yet (per `appendfsync`) is lost. */
+  kill(): Promise<void>;
+  /** A copy of the data dir as it is on disk now, to restart from later. */
+  snapshot(): string;
+  /** Kills (if running) and starts it again from a `snapshot()` (a store that lost the writes since) or with no data. */
+  restartFrom(source: { from: string } | 'empty'): Promise<void>;
+}
+
+export interface RedisOptions {
+  /** An append-only file with this fsync policy (docker-compose.yml runs `everysec`); default none (SHUTDOWN SAVE keeps data). */
+  readonly appendfsync?: 'always' | 'everysec';
 }
 
 /** A private redis-server on a free port, killed when the test ends. */
-export async function startRedis(t: Test): Promise<TestRedis> {
+export async function startRedis(t: Test, options: RedisOptions = {}): Promise<TestRedis> {
   const dir = tempDir(t, 'fleetkey-redis-');
+  const launch = (port: number, dir: string) => launchServer(port, dir, options);
   let port = 0;
   let child: ChildProcess | undefined;
   for (let attempt = 0; child === undefined; attempt++) {
@@ -47,11 +60,25 @@ export async function startRedis(t: Test): Promise<TestRedis> {
     },
     pause: () => child?.kill('SIGSTOP'),
     resume: () => child?.kill('SIGCONT'),
+    kill: () => kill(child),
+    snapshot() {
+      const copy = tempDir(t, 'fleetkey-redis-copy-');
+      cpSync(dir, copy, { recursive: true });
+      return copy;
+    },
+    async restartFrom(source) {
+      await kill(child);
+      rmSync(dir, { recursive: true, force: true });
+      if (source === 'empty') mkdirSync(dir);
+      else cpSync(source.from, dir, { recursive: true });
+      child = await launch(port, dir);
+    },
   };
 }
 
-async function launch(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--dir', dir], {
+async function launchServer(port: number, dir: string, options: RedisOptions): Promise<ChildProcess> {
+  const persistence = options.appendfsync ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync] : ['--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', ...persistence, '--bind', '127.0.0.1', '--dir', dir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
