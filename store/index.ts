@@ -9,6 +9,13 @@ export interface OpenStoreOptions {
   /** Key prefix on Redis, so two fleets can share one server. Ignored by `file:`. */
   readonly prefix?: string;
   readonly logger?: Logger;
+  /**
+   * Path of the data directory's store identity record, `<dir>/store-identity.json` (store/identity.ts:
+   * `IDENTITY_FILE`). With it the store is claimed on first start, and a store that lost its state or
+   * belongs to another fleet is refused (STORE_STATE_LOST, STORE_IDENTITY_MISMATCH). Services pass it;
+   * without it nothing is claimed or refused at open.
+   */
+  readonly identity?: string;
 }
 
 /**
@@ -18,7 +25,10 @@ export interface OpenStoreOptions {
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   if (typeof url === 'string' && url.startsWith('file:')) {
     const { openFileStore } = await import('./file/index.js');
-    return openFileStore(fileDir(url), opts.logger === undefined ? {} : { logger: opts.logger });
+    return openFileStore(fileDir(url), {
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+      ...(opts.identity === undefined ? {} : { identity: opts.identity }),
+    });
   }
   if (typeof url === 'string' && /^(rediss?|redis\+sentinel):\/\//.test(url)) {
     const { openRedisStore } = await import('./redis/index.js');

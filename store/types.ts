@@ -1,4 +1,6 @@
 import type { RevocationReason } from '../certs/types.js';
+import type { StoreHealth, StoreSnapshot } from './backup-records.js';
+import type { StoreIdentity } from './identity.js';
 
 /**
  * The state every fleetkey service shares, as domain operations.
@@ -241,6 +243,16 @@ export interface Store {
   // Audit
   appendAudit(entry: AuditInput): Promise<AuditEntry>;
   readAudit(query: { cursor?: string; limit?: number; subject?: string }): Promise<AuditPage>;
+
+  // Identity and backup (store/identity.ts, store/backup.ts)
+  health(): StoreHealth;
+  /** A consistent snapshot of the fleet's state (docs/store.md, "Backup"); a lost store refuses. */
+  exportState(): Promise<StoreSnapshot>;
+  /**
+   * Replaces the state with `snapshot`, the identity marker set to `identity` last. A store holding
+   * fleet state is refused with STORE_NOT_EMPTY unless `force`.
+   */
+  importState(snapshot: StoreSnapshot, identity: StoreIdentity, opts: { force: boolean }): Promise<void>;
 
   // Events
   publish(event: StoreEvent): Promise<void>;

@@ -10,6 +10,7 @@ import { registerRevoke } from './revoke.js';
 import { registerRotate } from './rotate.js';
 import { registerSim } from './sim.js';
 import { registerStatus } from './status.js';
+import { registerStore } from './store.js';
 import { registerTail } from './tail.js';
 import { registerTokens } from './tokens.js';
 import { registerUp } from './up.js';
@@ -21,4 +22,4 @@ import { registerUp } from './up.js';
  */
 export const commandModules: readonly CommandModule[] = [registerInit, registerUp, registerBroker,
   registerProvisioner, registerTokens, registerDevices, registerProvision, registerRevoke, registerStatus,
-  registerKdc, registerTail, registerRotate, registerSim, registerDemo];
+  registerKdc, registerTail, registerRotate, registerSim, registerDemo, registerStore];

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { FleetkeyError } from '../../errors/index.js';
 import type { Store } from '../types.js';
+import { checkIdentityAtOpen } from '../identity.js';
+import { fileIdentityBackend } from './identity.js';
 import { Journal } from './journal.js';
 import { loadState } from './load.js';
 import { acquireLock } from './lock.js';
@@ -12,6 +14,8 @@ export interface FileStoreOptions {
   readonly logger?: Logger;
   /** Compact the journal into a snapshot once it reaches this many bytes (default 64 MiB). */
   readonly compactBytes?: number;
+  /** Path of the data directory's store identity record (store/index.ts: `OpenStoreOptions.identity`). */
+  readonly identity?: string;
 }
 
 const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
@@ -34,7 +38,13 @@ export async function openFileStore(dir: string, opts: FileStoreOptions = {}): P
       snapshot: () => state.toOps(),
       logger,
     });
-    logger.info({ event: 'store-opened', devices: state.devices.size, journalBytes, gen }, 'file store opened');
+    try {
+      await checkIdentityAtOpen(fileIdentityBackend(state, journal), opts.identity, `file:${dir}`, logger);
+    } catch (err) {
+      await journal.close().catch(() => undefined);
+      throw err;
+    }
+    logger.info({ event: 'store-opened', devices: state.devices.size, journalBytes, gen, storeId: state.identity?.id }, 'file store opened');
     return new FileStore(`file:${dir}`, state, journal, releaseLock, logger);
   } catch (err) {
     releaseLock();

@@ -1,3 +1,4 @@
+import type { StoreIdentity } from '../identity.js';
 import type { StoredDevice } from '../records.js';
 import type { ApiTokenRecord, AuditEntry, CertificateRecord, DeviceStatus, EpochRecord, RevocationRecord } from '../types.js';
 
@@ -18,7 +19,11 @@ export type Op =
   | { readonly t: 'ack'; readonly e: number; readonly a: readonly (readonly [string, number])[] }
   | { readonly t: 'api-token'; readonly r: ApiTokenRecord; readonly hash: string }
   | { readonly t: 'api-token-del'; readonly id: string }
-  | { readonly t: 'audit'; readonly a: readonly AuditEntry[] };
+  | { readonly t: 'audit'; readonly a: readonly AuditEntry[] }
+  /** The store identity marker (store/identity.ts). */
+  | { readonly t: 'meta'; readonly m: StoreIdentity }
+  /** Forgets everything: the first op of a restore that replaces the state. */
+  | { readonly t: 'reset' };
 
 export interface StoredApiToken {
   readonly record: ApiTokenRecord;
@@ -45,6 +50,7 @@ export class State {
   /** Entry `n` (1-based) has id `auditId(n)` and sits at index n - 1. */
   readonly audit: AuditEntry[] = [];
   private sortedIds: string[] | undefined;
+  identity: StoreIdentity | undefined;
 
   apply(op: Op): void {
     switch (op.t) {
@@ -89,6 +95,12 @@ export class State {
       case 'audit':
         for (const a of op.a) this.audit[auditSeq(a.id) - 1] = a;
         return;
+      case 'meta':
+        this.identity = op.m;
+        return;
+      case 'reset':
+        resetState(this);
+        return;
     }
   }
 
@@ -112,6 +124,7 @@ export class State {
     for (const [e, m] of this.acks) ops.push({ t: 'ack', e, a: [...m] });
     for (const { record, hash } of this.apiTokens.values()) ops.push({ t: 'api-token', r: record, hash });
     ops.push({ t: 'audit', a: this.audit });
+    if (this.identity !== undefined) ops.push({ t: 'meta', m: this.identity });
     return ops;
   }
 
@@ -151,4 +164,15 @@ function setAll(m: Map<string, number>, pairs: readonly (readonly [string, numbe
 function sealedOf(secrets: Map<number, Buffer>, epoch: number): { sealed?: Buffer } {
   const sealed = secrets.get(epoch);
   return sealed === undefined ? {} : { sealed };
+}
+
+/** Every collection emptied and every counter back to its start, in place (the store's context holds this object). */
+function resetState(state: State): void {
+  const fresh = new State() as unknown as Record<string, unknown>;
+  const target = state as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(target)) {
+    if (value instanceof Map) value.clear();
+    else if (Array.isArray(value)) value.length = 0;
+    else target[key] = fresh[key];
+  }
 }

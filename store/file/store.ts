@@ -13,6 +13,9 @@ import type { FileContext } from './context.js';
 import * as devices from './devices.js';
 import type { Journal } from './journal.js';
 import * as keys from './keys.js';
+import * as snapshot from './snapshot.js';
+import type { StoreSnapshot } from '../backup-records.js';
+import type { StoreIdentity } from '../identity.js';
 import type { Op, State } from './state.js';
 
 
@@ -93,6 +96,13 @@ export class FileStore implements Store {
   async revokeApiToken(id: string, actor: string) { return access.revokeApiToken(this.ctx, id, actor); }
   async appendAudit(entry: AuditInput) { return access.appendAudit(this.ctx, entry); }
   async readAudit(query: { cursor?: string; limit?: number; subject?: string }) { return access.readAudit(this.ctx, query); }
+
+  health() { return { state: 'ok' as const, identity: this.ctx.state.identity, unreplicatedWrites: 0 }; }
+  async exportState() {
+    this.checkOpen();
+    return snapshot.exportFileState(this.ctx);
+  }
+  async importState(state: StoreSnapshot, identity: StoreIdentity, opts: { force: boolean }) { return snapshot.importFileState(this.ctx, state, identity, opts.force); }
 
   async publish(event: StoreEvent): Promise<void> {
     this.checkOpen();

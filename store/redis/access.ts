@@ -41,7 +41,7 @@ export async function createApiToken(
   const { keys } = ctx;
   await ctx.script('fkCreateApiToken', [keys.apiTokenById(input.id), keys.apiTokenByHash(hash), ...ctx.auditKeys(input.id)], [
     input.id, hash, encodeJson(record), entry,
-  ]);
+  ], { durable: true });
   return record;
 }
 
@@ -58,7 +58,7 @@ export async function revokeApiToken(ctx: RedisContext, id: string, actor: strin
   const hash = await ctx.run('revokeApiToken', (r) => r.get(keys.apiTokenById(id)));
   if (hash === null) throw new FleetkeyError('API_TOKEN_NOT_FOUND', id);
   const entry = ctx.auditEntry(ctx.now(), { actor, action: auditActions.revokeApiToken, subject: id });
-  await ctx.script('fkRevokeApiToken', [keys.apiTokenById(id), keys.apiTokenByHash(hash), ...ctx.auditKeys(id)], [id, hash, entry]);
+  await ctx.script('fkRevokeApiToken', [keys.apiTokenById(id), keys.apiTokenByHash(hash), ...ctx.auditKeys(id)], [id, hash, entry], { durable: true });
 }
 
 export async function appendAudit(ctx: RedisContext, input: AuditInput): Promise<AuditEntry> {

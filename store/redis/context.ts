@@ -1,14 +1,25 @@
 import type { Redis } from 'ioredis';
-import { FleetkeyError } from '../../errors/index.js';
+import { FleetkeyError, isFleetkeyError } from '../../errors/index.js';
 import { encodeJson } from '../records.js';
 import type { AuditInput, StoreEvent } from '../types.js';
 import { attempt } from './connection.js';
 import type { RedisEvents } from './events.js';
+import type { IdentityWatch } from './identity.js';
 import type { Keys } from './keys.js';
+import type { Durability } from './durability.js';
 
 export type ScriptArg = string | number | Buffer;
 /** ioredis flattens array arguments, which keeps batches of 100,000 off the call stack. */
 type ScriptFn = (numberOfKeys: number, keys: readonly string[], args: readonly ScriptArg[]) => Promise<unknown>;
+
+export interface ScriptOptions {
+  /**
+   * A write that must never be lost (a consumed token, a revocation, a new epoch, an API token):
+   * on a replicated Redis it is followed by `WAIT 1`, and one no replica acknowledged is logged
+   * (`store-write-unreplicated`) and counted. It is reported applied either way.
+   */
+  readonly durable?: boolean;
+}
 
 /**
  * Lua shared by the scripts that write: `audit(stream, subjectStream, entry)` appends an entry to the
@@ -50,6 +61,9 @@ export class RedisContext {
     readonly keys: Keys,
     readonly url: string,
     private readonly events: RedisEvents,
+    /** Refuses every operation while the store's identity is unverified or lost (store/redis/identity.ts). */
+    readonly watch?: IdentityWatch,
+    readonly durability?: Durability,
   ) {}
 
   now(): Date {
@@ -57,26 +71,31 @@ export class RedisContext {
   }
 
   /** Registers scripts as ioredis commands (EVALSHA, falling back to EVAL once per connection). */
-  defineScripts(scripts: Readonly<Record<string, string>>): void {
-    for (const [name, lua] of Object.entries(scripts)) this.redis.defineCommand(name, { lua: PRELUDE + lua });
+  /** `guard`: Lua run first in every script (the identity marker check, store/redis/identity.ts). */
+  defineScripts(scripts: Readonly<Record<string, string>>, guard = ''): void {
+    for (const [name, lua] of Object.entries(scripts)) this.redis.defineCommand(name, { lua: PRELUDE + guard + lua });
   }
 
   /** Runs a script defined with `defineScripts`; its `FK:<CODE>` refusals become FleetkeyErrors. */
-  script(name: string, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+  async script(name: string, keys: readonly string[], args: readonly ScriptArg[], opts: ScriptOptions = {}): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn | undefined>)[name];
     if (fn === undefined) throw new FleetkeyError('INTERNAL', `no script ${name}`);
-    return this.run(name, () => fn.call(this.redis, keys.length, keys, args));
+    const result = await this.run(name, () => fn.call(this.redis, keys.length, keys, args));
+    if (opts.durable === true && result !== 0) await this.durability?.replicate(name);
+    return result;
   }
 
   /**
    * Runs a script that publishes `events` with its change (`args` gets their messages). Unless the
    * script answers 0 (nothing changed), resolves once this process's handlers have seen the events.
    */
-  async scriptPublishing(name: string, keys: readonly string[], events: readonly StoreEvent[], args: (messages: string[]) => ScriptArg[]): Promise<unknown> {
+  async scriptPublishing(
+    name: string, keys: readonly string[], events: readonly StoreEvent[], args: (messages: string[]) => ScriptArg[], opts: ScriptOptions = {},
+  ): Promise<unknown> {
     const out = this.events.outgoing(events);
     let result: unknown;
     try {
-      result = await this.script(name, keys, args(out.messages));
+      result = await this.script(name, keys, args(out.messages), opts);
     } catch (err) {
       out.cancel();
       throw err;
@@ -87,13 +106,21 @@ export class RedisContext {
   }
 
   /** Runs Redis work on an open store; every failure comes out as a FleetkeyError. */
-  run<T>(what: string, work: (redis: Redis) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new FleetkeyError('STORE_UNAVAILABLE', `${this.url} is closed`));
-    return attempt(what, () => work(this.redis));
+  async run<T>(what: string, work: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.closed) throw new FleetkeyError('STORE_UNAVAILABLE', `${this.url} is closed`);
+    const refusal = this.watch?.refusal();
+    if (refusal !== undefined) throw refusal;
+    try {
+      return await attempt(what, () => work(this.redis));
+    } catch (err) {
+      if (isFleetkeyError(err, 'STORE_STATE_LOST')) this.watch?.noticeLost();
+      throw err;
+    }
   }
 
   close(): void {
     this.closed = true;
+    this.watch?.close();
   }
 
   /** The stored form of an audit entry (its id is the stream's). */

@@ -1,20 +1,36 @@
+import type { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { FleetkeyError } from '../../errors/index.js';
-import type { Store } from '../types.js';
-import { commandConnection, connect, publicUrl, subscriberConnection } from './connection.js';
+import { checkIdentityAtOpen } from '../identity.js';
+import type { Store, StoreEvent } from '../types.js';
+import { attempt, commandConnection, connect, publicUrl, subscriberConnection } from './connection.js';
 import { RedisContext } from './context.js';
+import { Durability } from './durability.js';
 import { RedisEvents } from './events.js';
+import { IdentityWatch, markerGuard, redisIdentityBackend } from './identity.js';
 import { DEFAULT_PREFIX, Keys } from './keys.js';
 import { RedisStore } from './store.js';
 import { accessScripts } from './access.js';
 import { certificateScripts } from './certificates.js';
 import { deviceScripts } from './devices.js';
 import { epochScripts } from './epochs.js';
+import { parseRedisUrl } from './url.js';
 
 export interface RedisStoreOptions {
   /** Prefix of every key and of the event channel (default `fleetkey:`), so fleets can share a server. */
   readonly prefix?: string;
   readonly logger?: Logger;
+  /**
+   * Path of the data directory's store identity record (store/identity.ts): the store is claimed on
+   * first start and refused with STORE_STATE_LOST / STORE_IDENTITY_MISMATCH when it is not the one
+   * the record names. Without it nothing is claimed or refused at open.
+   */
+  readonly identity?: string;
+  /** How often the identity marker is read while all is well (default 5000 ms) and while lost (default 1000 ms). */
+  readonly identityCheckMs?: number;
+  readonly identityRetryMs?: number;
+  /** WAIT timeout of durable writes on a replicated Redis (default 500 ms). */
+  readonly durableWaitMs?: number;
 }
 
 /**
@@ -34,14 +50,37 @@ export async function openRedisStore(url: string, opts: RedisStoreOptions = {}):
     await connect(commands, safeUrl);
     await connect(subscriber, safeUrl);
     const keys = new Keys(prefix);
+    const marker = await attempt('identity', () => checkIdentityAtOpen(redisIdentityBackend(commands, prefix), opts.identity, safeUrl, logger));
     const events = await RedisEvents.open(commands, subscriber, keys.events, logger);
-    const ctx = new RedisContext(commands, keys, safeUrl, events);
-    ctx.defineScripts({ ...deviceScripts, ...certificateScripts, ...epochScripts, ...accessScripts });
-    logger.info({ event: 'store-opened' }, 'redis store opened');
+    const durability = new Durability(commands, parseRedisUrl(url).sentinel, logger, opts.durableWaitMs);
+    await durability.refresh();
+    const watch = new IdentityWatch(commands, marker, {
+      prefix,
+      url: safeUrl,
+      logger,
+      recordPath: opts.identity,
+      retryMs: opts.identityRetryMs ?? 1000,
+      periodMs: opts.identityCheckMs ?? 5000,
+      onRestored: () => raiseLocal(events, { type: 'events-resumed' }),
+      onVerified: () => void durability.refresh(),
+    });
+    const ctx = new RedisContext(commands, keys, safeUrl, events, watch, durability);
+    ctx.defineScripts({ ...deviceScripts, ...certificateScripts, ...epochScripts, ...accessScripts }, marker === undefined ? '' : markerGuard(prefix));
+    logger.info({ event: 'store-opened', storeId: marker?.id, generation: marker?.generation, replicated: durability.active }, 'redis store opened');
     return new RedisStore(ctx, events, [commands, subscriber]);
   } catch (err) {
     commands.disconnect();
     subscriber.disconnect();
     throw err;
   }
+}
+
+/**
+ * A local event to this process's handlers. Stopgap until RedisEvents has a public `raiseLocal(event)`
+ * (asked of the lead): until then its emitter is reached directly.
+ */
+function raiseLocal(events: RedisEvents, event: StoreEvent): void {
+  const e = events as unknown as { raiseLocal?: (event: StoreEvent) => void; emitter: EventEmitter };
+  if (typeof e.raiseLocal === 'function') e.raiseLocal(event);
+  else e.emitter.emit(event.type, event);
 }

@@ -8,6 +8,9 @@ import * as certificates from './certificates.js';
 import type { RedisContext } from './context.js';
 import * as devices from './devices.js';
 import * as epochs from './epochs.js';
+import * as snapshot from './snapshot.js';
+import type { StoreSnapshot } from '../backup-records.js';
+import type { StoreIdentity } from '../identity.js';
 import type { RedisEvents } from './events.js';
 
 const QUIT_TIMEOUT_MS = 500;
@@ -76,6 +79,15 @@ export class RedisStore implements Store {
   async revokeApiToken(id: string, actor: string) { return access.revokeApiToken(this.ctx, id, actor); }
   async appendAudit(entry: AuditInput) { return access.appendAudit(this.ctx, entry); }
   async readAudit(query: { cursor?: string; limit?: number; subject?: string }) { return access.readAudit(this.ctx, query); }
+
+  health() {
+    return { state: this.ctx.watch?.current ?? 'ok', identity: this.ctx.watch?.identity, unreplicatedWrites: this.ctx.durability?.unreplicated ?? 0 };
+  }
+  async exportState() { return snapshot.exportRedisState(this.ctx); }
+  async importState(state: StoreSnapshot, identity: StoreIdentity, opts: { force: boolean }) {
+    if (this.closed) throw new FleetkeyError('STORE_UNAVAILABLE', `${this.url} is closed`);
+    return snapshot.importRedisState(this.ctx, state, identity, opts.force);
+  }
 
   async publish(event: StoreEvent): Promise<void> {
     if (this.closed) throw new FleetkeyError('STORE_UNAVAILABLE', `${this.url} is closed`);
