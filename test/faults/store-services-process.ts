@@ -1,0 +1,49 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Test } from 'tap';
+import { exited, onLine, spawnTs } from '../helpers/spawn-ts.js';
+
+/** A `fleetkey <service>` child with its JSON lines (logs and the --json "started" line) as they come. */
+export interface ServiceProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly lines: Record<string, unknown>[];
+  /** The --json line that says it started. */
+  readonly started: Promise<Record<string, unknown>>;
+  stderr(): string;
+  /** The log lines with this `event`. */
+  events(event: string): Record<string, unknown>[];
+}
+
+export function startService(t: Test, args: string[], env?: NodeJS.ProcessEnv): ServiceProcess {
+  const child = spawnTs(t, 'cli/main.ts', [...args, '--json'], env);
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
+    onLine(child, (line) => {
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        lines.push(parsed);
+        if (typeof parsed.service === 'string') resolve(parsed);
+      } catch {
+        // not JSON
+      }
+    });
+    void exited(child).then(({ code, signal }) => reject(new Error(`fleetkey ${args[0]} exited (${code ?? signal}): ${stderr}`)));
+  });
+  started.catch(() => undefined);
+  return { child, lines, started, stderr: () => stderr, events: (event) => lines.filter((l) => l.event === event) };
+}
+
+/** Polls `check` every 50 ms until it holds; fails after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The process is still running. */
+export function alive(p: ServiceProcess): boolean {
+  return p.child.exitCode === null && p.child.signalCode === null;
+}
