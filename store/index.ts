@@ -16,6 +16,9 @@ export interface OpenStoreOptions {
    * without it nothing is claimed or refused at open.
    */
   readonly identity?: string;
+  /** Redis: how often the identity marker is read while all is well (default 5000 ms) and while lost (default 1000 ms). */
+  readonly identityCheckMs?: number;
+  readonly identityRetryMs?: number;
 }
 
 /**
