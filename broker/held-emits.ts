@@ -48,7 +48,11 @@ export function holdWhileRedisAway(mq: Emitter, pub: Redis, sub: Redis, namespac
   mq.emit = (packet: object, done?: Done) => {
     if (!open) return hold(packet, done);
     return emit(packet, (err) => {
-      if (err && !stopped) hold(packet, undefined);
+      // Failed while all looked well (the close not seen yet): held, or sent again shortly if no outage follows.
+      if (err && !stopped) {
+        if (open) setTimeout(() => mq.emit(packet), 100);
+        else hold(packet, undefined);
+      }
       done?.();
     });
   };

@@ -12,6 +12,8 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Stops (if running) and starts it again on the same port with the saved data. */
   restart(): Promise<void>;
+  /** SAVE, then SIGKILL: a crash that keeps the data (restart() brings it back). Resolves once it is gone. */
+  crash(): Promise<void>;
   /** SIGSTOP / SIGCONT: a server that accepts nothing and answers nothing. */
   pause(): void;
   resume(): void;
@@ -45,7 +47,7 @@ export async function startRedis(t: Test, options: RedisOptions = {}): Promise<T
   t.teardown(() => kill(child));
 
   const stop = async (): Promise<void> => {
-    if (child === undefined || child.exitCode !== null) return;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
     await command(port, 'SHUTDOWN SAVE').catch(() => undefined);
     await exited;
@@ -57,6 +59,10 @@ export async function startRedis(t: Test, options: RedisOptions = {}): Promise<T
     async restart() {
       await stop();
       child = await launch(port, dir);
+    },
+    async crash() {
+      await command(port, 'SAVE');
+      await kill(child);
     },
     pause: () => child?.kill('SIGSTOP'),
     resume: () => child?.kill('SIGCONT'),
