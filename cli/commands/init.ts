@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ROOT_CURVES, type RootCurve } from '../../certs/ca.js';
 import { FleetkeyError } from '../../errors/index.js';
 import { initDataDir, type CertificateSummary, type InitResult } from '../../certs/init.js';
+import { IDENTITY_FILE, type StoreIdentity } from '../../store/identity.js';
+import { openStore } from '../../store/index.js';
 import { emit, type CommonOptions } from '../output.js';
 import { action } from '../program.js';
 
@@ -14,6 +17,8 @@ interface InitCliOptions extends CommonOptions {
   ip?: string[];
   rootPassphraseFile?: string;
   rootCurve: RootCurve;
+  store?: string;
+  storePrefix: string;
 }
 
 const LAYOUT = `
@@ -26,7 +31,8 @@ Data directory layout (the directory and its subdirectories are mode 0700, every
   broker/server.pem server.key  broker TLS (serverAuth): DNS localhost + --dns, IP 127.0.0.1, ::1 + --ip
   services/<role>.pem <role>.key  clientAuth, SAN urn:fleetkey:service:<role>, for kdc, consumer, operator
   kek                           32 random bytes: the KDC's key-encryption key
-Every .pem of a leaf holds the certificate followed by the issuing CA.`;
+  store-identity.json           the identity of the store this fleet uses (with --store; else written by the
+                                first service that opens the store): services refuse a store that lost its stateEvery .pem of a leaf holds the certificate followed by the issuing CA.`;
 
 export function registerInit(program: Command): void {
   program
@@ -39,6 +45,8 @@ export function registerInit(program: Command): void {
     .option('--ip <addr...>', 'more IP addresses for the broker certificate')
     .option('--root-passphrase-file <file>', 'encrypt ca/root.key with the passphrase in this file')
     .addOption(new Option('--root-curve <curve>', 'the root key\'s curve; P-256 makes each fresh mutual-TLS handshake about a quarter cheaper').choices(ROOT_CURVES).default(ROOT_CURVES[0]))
+    .option('--store <url>', 'also claim this store for the fleet (an empty one) or check it is the fleet\'s: redis://… or file:<dir>')
+    .option('--store-prefix <prefix>', 'key prefix on Redis, with --store', 'fleetkey:')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', LAYOUT)
     .action(action(async (opts: InitCliOptions) => {
@@ -51,8 +59,21 @@ export function registerInit(program: Command): void {
         rootCurve: opts.rootCurve,
         ...(opts.rootPassphraseFile ? { rootPassphrase: readPassphrase(opts.rootPassphraseFile) } : {}),
       });
-      emit(opts, result, () => describe(result));
+      const store = opts.store === undefined ? undefined : await claimStore(opts.dir, opts.store, opts.storePrefix);
+      const out = store === undefined ? result : { ...result, store };
+      emit(opts, out, () => describe(result) + (store === undefined ? '' : `\n  ${'store'.padEnd(12)}${store.url}: ${store.id}, generation ${store.generation}`));
     }));
+}
+
+/** Opens the store with the data dir's identity record: claims an empty store, refuses one that lost its state or is another fleet's. */
+async function claimStore(dir: string, url: string, prefix: string): Promise<StoreIdentity & { url: string }> {
+  const store = await openStore(url, { prefix, identity: join(dir, IDENTITY_FILE) });
+  try {
+    const identity = store.health().identity!;
+    return { url: store.url, ...identity };
+  } finally {
+    await store.close();
+  }
 }
 
 /** The file's text; one trailing newline is not part of the passphrase. */
