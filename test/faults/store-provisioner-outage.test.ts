@@ -85,6 +85,8 @@ t.test('Redis down: 503 + Retry-After fast on EST, REST and /readyz; the CLI ret
   t.equal(rest.status, 503, 'REST GET /v1/devices 503');
   t.match(rest.retryAfter, /^[2-4]$/, 'REST carries Retry-After');
 
+  t.equal((await call(url, ca, 'GET', '/v1/crl', {})).status, 200, 'the CRL is still served (from memory)');
+
   // CLI commands started during the outage.
   const list = cli(t, ['devices', 'list', ...client]);
   const revoke = cli(t, ['revoke', 'out-1', '--reason', 'keyCompromise', ...client]);
