@@ -37,12 +37,14 @@ const CLAIM = `
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], 'id', ARGV[1], 'generation', ARGV[2], 'createdAt', ARGV[3]) end
 return 1`;
 
-export function redisIdentityBackend(redis: Redis, prefix: string): IdentityBackend {
+/** `afterClaim`: makes the claim durable (store/redis/durability.ts). */
+export function redisIdentityBackend(redis: Redis, prefix: string, afterClaim: () => Promise<void> = async () => undefined): IdentityBackend {
   return {
     readMarker: () => readMarker(redis, prefix),
     hasState: async () => (await firstStateKey(redis, prefix)) !== undefined,
     claim: async (identity) => {
       await redis.eval(CLAIM, 1, markerKey(prefix), identity.id, identity.generation, identity.createdAt);
+      await afterClaim();
       const marker = await readMarker(redis, prefix);
       if (marker === undefined) throw new FleetkeyError('STORE_UNAVAILABLE', 'the identity marker did not stay set');
       return marker;

@@ -50,10 +50,11 @@ export async function openRedisStore(url: string, opts: RedisStoreOptions = {}):
     await connect(commands, safeUrl);
     await connect(subscriber, safeUrl);
     const keys = new Keys(prefix);
-    const marker = await attempt('identity', () => checkIdentityAtOpen(redisIdentityBackend(commands, prefix), opts.identity, safeUrl, logger));
-    const events = await RedisEvents.open(commands, subscriber, keys.events, logger);
     const durability = new Durability(commands, parseRedisUrl(url).sentinel, logger, opts.durableWaitMs);
     await durability.refresh();
+    const backend = redisIdentityBackend(commands, prefix, () => durability.replicate('claimStore'));
+    const marker = await attempt('identity', () => checkIdentityAtOpen(backend, opts.identity, safeUrl, logger));
+    const events = await RedisEvents.open(commands, subscriber, keys.events, logger);
     const watch = new IdentityWatch(commands, marker, {
       prefix,
       url: safeUrl,
