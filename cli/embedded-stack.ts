@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { provisionerDefaults } from '../provisioner/options.js';
+import { IDENTITY_FILE } from '../store/identity.js';
 import { openStore } from '../store/index.js';
 import { runBroker, type RunningBrokerService } from './run-broker.js';
 import { runKdc, type RunningKdcService } from './run-kdc.js';
@@ -44,7 +46,7 @@ export async function startEmbeddedStack(config: EmbeddedStackConfig): Promise<E
     for (const stop of stops.splice(0).reverse()) await stop().catch((err: unknown) => logger.warn({ err }, 'stopping a service failed'));
   };
   try {
-    const store = await openStore(`file:${dir}`, { logger });
+    const store = await openStore(`file:${dir}`, { logger, identity: join(dir, IDENTITY_FILE) });
     stops.push(() => store.close());
     const provisioner = await runProvisioner({
       dir, store, logger, host, port: config.httpsPort,

@@ -66,7 +66,7 @@ export async function writeIdentityRecord(path: string, identity: StoreIdentity,
 /** What opening a store does about its identity (`judgeIdentity`). */
 export type IdentityVerdict =
   | { readonly kind: 'ok'; readonly identity: StoreIdentity; readonly recordStale: boolean }
-  | { readonly kind: 'claim' }
+  | { readonly kind: 'claim'; readonly adopting: boolean }
   | { readonly kind: 'lost'; readonly detail: string }
   | { readonly kind: 'mismatch'; readonly detail: string };
 
@@ -74,15 +74,15 @@ export type IdentityVerdict =
  * The rules, the same for both backends:
  * - marker present and the record names it (or there is no record yet): ok, the record is (re)written
  *   when missing or older; a marker of an older generation than the record is a store that went back;
- * - no marker, an empty store and no record: the first start, claim it;
- * - no marker but a record (this fleet used a store before), or state without a marker: lost;
+ * - no marker and no record: claim it — an empty store on the first start, or a store written before
+ *   markers existed (an upgrade: its state is there, nothing was lost);
+ * - no marker but a record (this fleet used a store before): lost;
  * - a marker of another id: mismatch.
  */
 export function judgeIdentity(marker: StoreIdentity | undefined, record: StoreIdentity | undefined, hasState: boolean): IdentityVerdict {
   if (marker === undefined) {
     if (record !== undefined) return { kind: 'lost', detail: `the store has no identity marker, but this data directory used store ${record.id} (generation ${record.generation})` };
-    if (hasState) return { kind: 'lost', detail: 'the store holds fleet state but no identity marker' };
-    return { kind: 'claim' };
+    return { kind: 'claim', adopting: hasState };
   }
   if (record === undefined) return { kind: 'ok', identity: marker, recordStale: true };
   if (marker.id !== record.id) return { kind: 'mismatch', detail: `the store is ${marker.id}, this data directory's is ${record.id}` };
@@ -122,7 +122,8 @@ export async function checkIdentityAtOpen(
   let verdict = judgeIdentity(marker, record, marker === undefined && record === undefined && (await backend.hasState()));
   if (verdict.kind === 'claim') {
     const claimed = await backend.claim(newIdentity());
-    logger.info({ event: 'store-identity-claimed', storeId: claimed.id, generation: claimed.generation }, 'claimed an empty store for this fleet');
+    if (verdict.adopting) logger.warn({ event: 'store-identity-adopted', storeId: claimed.id, generation: claimed.generation }, 'the store holds fleet state from before identity markers: marked it as this fleet\'s');
+    else logger.info({ event: 'store-identity-claimed', storeId: claimed.id, generation: claimed.generation }, 'claimed an empty store for this fleet');
     verdict = judgeIdentity(claimed, undefined, false);
   }
   if (verdict.kind === 'lost' || verdict.kind === 'mismatch') {

@@ -131,7 +131,7 @@ export async function revokeCertificate(ctx: RedisContext, serial: string, reaso
   const entry = ctx.auditEntry(now, { actor, action: auditActions.revokeCertificate, subject: serial, detail: { reason, device: certificate.subject } });
   await ctx.scriptPublishing('fkRevokeCert', [keys.revocations, keys.expiry, ...ctx.auditKeys(serial), keys.revocationSeq], [event], ([message]) => [
     serial, encodeJson(record), entry, keys.events, message!,
-  ]);
+  ], { durable: true });
   return record;
 }
 
@@ -161,6 +161,7 @@ export async function reprovisionDevice(ctx: RedisContext, id: string, token: st
       events,
       ([revokedEvent, changed]) => [id, now.getTime(), held.length, hashToken(token), expiresAt.getTime(), entry, keys.events, revokedEvent!, changed!,
         ...records.flatMap((rec) => [rec.serial, encodeJson(rec)])],
+      { durable: true },
     );
     if (done === 1) return records;
   }
@@ -196,6 +197,7 @@ export async function revokeDevice(ctx: RedisContext, id: string, reason: Revoca
       [keys.device(id), keys.devices('registered'), keys.devices('active'), keys.devices('revoked'), keys.certificatesOf(id), keys.revocations, keys.expiry, ...ctx.auditKeys(id), keys.revocationSeq],
       events,
       ([revoked, changed]) => [id, now.getTime(), held.length, entry, keys.events, revoked!, changed!, ...records.flatMap((rec) => [rec.serial, encodeJson(rec)])],
+      { durable: true },
     );
     if (done === 1) return records;
   }

@@ -142,6 +142,7 @@ export async function enrollDevice(ctx: RedisContext, id: string, token: string,
       id, hashToken(token), now.getTime(), certificate.serial, encodeJson(certificate), certificate.issuedAt.getTime(), certificate.notAfter.getTime(),
       entry, keys.events, changed!,
     ],
+    { durable: true },
   );
 }
 

@@ -111,6 +111,11 @@ export class RedisEvents {
     return () => this.emitter.off(type, listener);
   }
 
+  /** An event for this process's handlers only (`events-resumed` after a restore, say); never published. */
+  raiseLocal(event: StoreEvent): void {
+    this.emitter.emit(event.type, event);
+  }
+
   close(): void {
     this.closed = true;
     this.emitter.removeAllListeners();

@@ -1,8 +1,7 @@
-import type { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { FleetkeyError } from '../../errors/index.js';
 import { checkIdentityAtOpen } from '../identity.js';
-import type { Store, StoreEvent } from '../types.js';
+import type { Store } from '../types.js';
 import { attempt, commandConnection, connect, publicUrl, subscriberConnection } from './connection.js';
 import { RedisContext } from './context.js';
 import { Durability } from './durability.js';
@@ -62,7 +61,7 @@ export async function openRedisStore(url: string, opts: RedisStoreOptions = {}):
       recordPath: opts.identity,
       retryMs: opts.identityRetryMs ?? 1000,
       periodMs: opts.identityCheckMs ?? 5000,
-      onRestored: () => raiseLocal(events, { type: 'events-resumed' }),
+      onRestored: () => events.raiseLocal({ type: 'events-resumed' }),
       onVerified: () => void durability.refresh(),
     });
     const ctx = new RedisContext(commands, keys, safeUrl, events, watch, durability);
@@ -74,14 +73,4 @@ export async function openRedisStore(url: string, opts: RedisStoreOptions = {}):
     subscriber.disconnect();
     throw err;
   }
-}
-
-/**
- * A local event to this process's handlers. Stopgap until RedisEvents has a public `raiseLocal(event)`
- * (asked of the lead): until then its emitter is reached directly.
- */
-function raiseLocal(events: RedisEvents, event: StoreEvent): void {
-  const e = events as unknown as { raiseLocal?: (event: StoreEvent) => void; emitter: EventEmitter };
-  if (typeof e.raiseLocal === 'function') e.raiseLocal(event);
-  else e.emitter.emit(event.type, event);
 }

@@ -113,14 +113,17 @@ t.test('an open store: fails closed at the reconnect to the emptied Redis, creat
   t.equal((JSON.parse(readFileSync(record, 'utf8')) as { generation: number }).generation, 2, 'the data dir record says generation 2');
 });
 
-t.test('a store with fleet keys but no marker, and a marker of another fleet, are refused at open', async (t) => {
+t.test('a store from before markers is adopted with its state; a marker of another fleet is refused at open', async (t) => {
   const redis = await startRedis(t);
   const dir = tempDir(t);
   const plain = await openStore(redis.url, { prefix: PREFIX });
-  await registered(plain, 1);
+  const [device] = await registered(plain, 1);
   await plain.close();
-  await refuses(t, openStore(redis.url, { prefix: PREFIX, identity: join(dir, IDENTITY_FILE) }), 'STORE_STATE_LOST', 'state without a marker');
-  t.notOk(existsSync(join(dir, IDENTITY_FILE)), 'no record is written for a refused store');
+  const adopted = await openStore(redis.url, { prefix: PREFIX, identity: join(dir, IDENTITY_FILE) });
+  t.equal((await adopted.getDevice(device!.id))?.id, device!.id, 'the state written before markers is kept');
+  t.equal(adopted.health().identity?.generation, 1, 'and marked as generation 1');
+  await adopted.close();
+  t.ok(existsSync(join(dir, IDENTITY_FILE)), 'the data dir records it');
 
   const other = tempDir(t);
   const mine = await openStore(redis.url, { prefix: 'mine:', identity: join(other, IDENTITY_FILE) });

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import t from 'tap';
 import { openStore } from '../../store/index.js';
 import { startRedis } from '../helpers/redis.js';
@@ -10,7 +10,7 @@ import { token } from './contract/fixtures.js';
 // Durable writes (store/redis/durability.ts): on a replicated Redis an API token's creation waits for a
 // replica; with the replica gone it is still applied, and logged and counted as unreplicated.
 
-function logLines(): { logger: ReturnType<typeof pino>; events: (name: string) => Record<string, unknown>[] } {
+function logLines(): { logger: Logger; events: (name: string) => Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
