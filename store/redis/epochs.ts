@@ -91,7 +91,7 @@ export async function createNextEpoch(
   const rotated: StoreEvent = { type: 'rotated', epoch, activatesAt: activatesAt.toISOString() };
   const created = await ctx.scriptPublishing('fkCreateEpoch', [keys.currentEpoch, keys.epochs, keys.epochSecrets, keys.rotationLease(epoch)], [rotated], ([message]) => [
     expectedCurrent, epoch, encodeJson(record), sealed, keys.events, message!, lease?.holder ?? '', lease?.ttlMs ?? 0,
-  ]);
+  ], { durable: true });
   return created === 1 ? record : undefined;
 }
 
