@@ -2,6 +2,7 @@ import { once, type EventEmitter } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
+import { registerStoreHealthMetrics } from '../store/health-metrics.js';
 import { RevocationCache } from '../store/revocation-cache.js';
 import { confirmConnectUse } from '../store/succession.js';
 import { answerCensus } from './census.js';
@@ -35,6 +36,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
   const tls = await opts.tls();
   const log = opts.logger.child({ component: 'broker' });
   const metrics = createBrokerMetrics();
+  registerStoreHealthMetrics(metrics.registry, 'fleetkey_broker_', () => opts.store.health());
   const sessions = new SessionRegistry(metrics, log);
   const revocations = await RevocationCache.open(opts.store, log);
   revocationMetrics(metrics, revocations);

@@ -2,6 +2,7 @@ import type { MqttClient } from 'mqtt';
 import { isFleetkeyError } from '../errors/index.js';
 import { parseCensus } from '../protocol/census.js';
 import { parseTopic } from '../protocol/topics.js';
+import { registerStoreHealthMetrics } from '../store/health-metrics.js';
 import { RevocationCache } from '../store/revocation-cache.js';
 import type { EpochProgress, EpochRecord } from '../store/types.js';
 import { AckRecorder } from './acks.js';
@@ -66,6 +67,7 @@ export async function createKdc(input: KdcOptionsInput): Promise<Kdc> {
     epochMissing: () => link.epochMissing?.(),
     grantedIn: new Map(),
   };
+  registerStoreHealthMetrics(ctx.metrics.registry, 'fleetkey_kdc_', () => opts.store.health());
   const cleanup: Array<() => unknown> = [() => revocations.close(), () => pool.close(), () => ctx.epochs.wipe()];
   try {
     return await start(ctx, link, cleanup);
