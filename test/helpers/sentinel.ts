@@ -27,7 +27,7 @@ export async function startSentinel(t: Test, name = 'fleetkey'): Promise<TestSen
   t.teardown(async () => {
     await Promise.all([...servers.values()].map(kill));
   });
-  const [p1, p2, sp] = await distinctPorts(3);
+  const [p1, p2, sp] = (await distinctPorts(3)) as [number, number, number];
   const data = ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'];
   servers.set(p1, await launch(p1, ['--port', String(p1), '--dir', dir, '--dbfilename', `${p1}.rdb`, ...data]));
   servers.set(p2, await launch(p2, ['--port', String(p2), '--dir', dir, '--dbfilename', `${p2}.rdb`, '--replicaof', '127.0.0.1', String(p1), ...data]));
