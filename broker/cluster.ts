@@ -84,7 +84,8 @@ export async function redisClusterBackends(url: string, prefix: string, hold: Ho
   try {
     await Promise.all(connections.map((c) => new Promise<void>((resolve, reject) => {
       c.once('ready', () => resolve());
-      c.once('error', reject);
+      // `on`, not `once`: a second error before disconnect() takes effect must find a listener too.
+      c.on('error', reject);
     })));
   } catch (err) {
     for (const c of connections) c.disconnect();

@@ -4,6 +4,8 @@ import pino, { type Logger } from 'pino';
 const REDACT = [
   'token', '*.token', 'password', '*.password', 'key', '*.key', 'secret', '*.secret', 'kek', '*.kek',
   'req.headers.authorization', 'headers.authorization', 'authorization',
+  // ioredis errors carry the command that failed, and a refused login's command holds the password.
+  'err.command.args', 'err.cause.command.args', 'error.command.args',
 ];
 
 /** Structured JSON logs on stdout; level from --log-level or FLEETKEY_LOG_LEVEL. */

@@ -59,7 +59,8 @@ export async function writeIdentityRecord(path: string, identity: StoreIdentity,
   try {
     await writeFileAtomic(dirname(path), basename(path), Buffer.from(`${JSON.stringify(record, null, 2)}\n`));
   } catch (err) {
-    throw new FleetkeyError('STORE_UNAVAILABLE', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    // The data directory's fault, not the store's: waiting would not help.
+    throw new FleetkeyError('DATA_DIR_INCOMPLETE', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -118,6 +119,7 @@ export async function checkIdentityAtOpen(
 ): Promise<StoreIdentity | undefined> {
   const marker = await backend.readMarker();
   if (recordPath === undefined) return marker;
+  if (!existsSync(dirname(recordPath))) throw new FleetkeyError('DATA_DIR_INCOMPLETE', `${dirname(recordPath)} does not exist`);
   const record = readIdentityRecord(recordPath);
   let verdict = judgeIdentity(marker, record, marker === undefined && record === undefined && (await backend.hasState()));
   if (verdict.kind === 'claim') {

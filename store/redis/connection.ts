@@ -44,7 +44,8 @@ const common: RedisOptions = {
 function watch(redis: Redis, role: string, logger: Logger): Redis {
   let down = false;
   redis.on('error', (err: Error) => {
-    if (!down) logger.warn({ err, role }, 'redis connection error');
+    // The message only: an ioredis error carries its command, and a refused login's holds the password.
+    if (!down) logger.warn({ event: 'store-connection-error', role, error: err.message, code: (err as NodeJS.ErrnoException).code }, 'redis connection error');
     down = true;
   });
   redis.on('ready', () => {
