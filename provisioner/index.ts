@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { IssuingWorkers } from '../certs/issuing-workers.js';
+import { registerStoreHealthMetrics } from '../store/health-metrics.js';
 import { RevocationCache } from '../store/revocation-cache.js';
 import { requireApiAccess } from './auth.js';
 import type { ProvisionerContext } from './context.js';
@@ -43,6 +44,7 @@ export async function createProvisioner(input: ProvisionerOptionsInput): Promise
   const tls = await opts.tls();
   const log = opts.logger.child({ component: 'provisioner' });
   const metrics = createProvisionerMetrics();
+  registerStoreHealthMetrics(metrics.registry, 'fleetkey_provisioner_', () => opts.store.health());
   const revocations = await RevocationCache.open(opts.store, log);
   const crl = new CrlPublisher(opts.ca, opts.store, opts.crlNextUpdateHours, metrics, log);
   try {
