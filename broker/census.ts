@@ -20,6 +20,9 @@ function asksForCensus(payload: Buffer): boolean {
 /**
  * Answers each KDC subscription to CENSUS_FILTER with this node's census (protocol/census.ts): the
  * devices with a session here, published on `censusTopic(aedes.id)`. Returns a stop function.
+ * QoS 0: aedes queues a QoS 1 message in every offline persistent session that matches, so another
+ * replica's census would wait in a dead KDC's session and be read at its restart as devices that
+ * may have left since (test/faults/store-kdc-restart-census.test.ts).
  */
 export function answerCensus(aedes: Aedes, sessions: SessionRegistry, log: Logger): () => void {
   const onSubscribe = (packet: PublishPacket, done: () => void): void => {
@@ -27,7 +30,7 @@ export function answerCensus(aedes: Aedes, sessions: SessionRegistry, log: Logge
     if (!asksForCensus(packet.payload as Buffer)) return;
     const devices = sessions.deviceIds();
     for (const payload of encodeCensus(aedes.id, devices, new Date())) {
-      aedes.publish({ cmd: 'publish', topic: censusTopic(aedes.id), payload, qos: 1, retain: false, dup: false }, (err?: Error | null) => {
+      aedes.publish({ cmd: 'publish', topic: censusTopic(aedes.id), payload, qos: 0, retain: false, dup: false }, (err?: Error | null) => {
         if (err) log.warn({ event: 'census-failed', err }, 'census part not published');
       });
     }

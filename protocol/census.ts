@@ -3,8 +3,9 @@
  * just (re)started and has seen none of their connects. A broker publishes its census, in parts of at
  * most CENSUS_PART_SIZE ids, on `$SYS/<node>/fleetkey/census` whenever a KDC subscribes to that
  * filter (aedes announces every SUBSCRIBE on `$SYS/<node>/new/subscribes`, across the cluster), so
- * the census arrives after the KDC can hear it. Services only: devices can neither read nor publish
- * `$SYS` topics.
+ * the census arrives after the KDC can hear it. Published at QoS 0: a census is news only to the KDC
+ * that asked, now; never queued for a KDC that is offline. Services only: devices can neither read
+ * nor publish `$SYS` topics.
  */
 
 /** What a KDC subscribes to; a broker answers a subscription to it with its census. */
