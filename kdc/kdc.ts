@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { isFleetkeyError } from '../errors/index.js';
-import { parseCensus } from '../protocol/census.js';
+import { CENSUS_FILTER, parseCensus } from '../protocol/census.js';
 import { parseTopic } from '../protocol/topics.js';
 import { registerStoreHealthMetrics } from '../store/health-metrics.js';
 import { RevocationCache } from '../store/revocation-cache.js';
@@ -156,7 +156,12 @@ async function start(ctx: KdcContext, link: { client?: MqttClient; epochMissing?
   cleanup.push(() => client.endAsync().catch(() => undefined));
   if (refused.length > 0) log.warn({ event: 'kdc-subscription-refused', filters: refused }, 'the broker refused optional subscriptions: no presence census after a restart');
   client.on('offline', () => log.warn({ event: 'broker-offline' }, 'lost the broker; reconnecting'));
-  client.on('connect', () => log.info({ event: 'broker-connected' }, 'connected to the broker'));
+  client.on('connect', () => {
+    log.info({ event: 'broker-connected' }, 'connected to the broker');
+    // MQTT.js does not subscribe a resumed session again, and connects and disconnects announced while
+    // the KDC was away are lost (QoS 0): subscribing to the census again has every broker send one.
+    if (refused.length === 0) client.subscribe(CENSUS_FILTER, { qos: 1 }, () => undefined);
+  });
 
   const ready = check('start');
   log.info({ event: 'kdc-started', clientId, epoch: current?.epoch ?? null, highWater: ctx.epochs.highWater.mark?.epoch ?? null, devices: ctx.presence.size, workers: opts.workers }, 'KDC serving');

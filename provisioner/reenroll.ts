@@ -5,7 +5,7 @@ import type { IssuedCertificate } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
 import type { RevocationCache } from '../store/revocation-cache.js';
 import { certificateInUse, confirmFirstUse, pendingPredecessor, pendingSuccessors, supersede } from '../store/succession.js';
-import type { CertificateRecord, Store } from '../store/types.js';
+import type { CertificateRecord } from '../store/types.js';
 import type { EnrollDeps } from './enroll.js';
 import { certificateRecord, issueFromRequest } from './issuance.js';
 

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { initDataDir } from '../../certs/init.js';
 import { readCaPems } from '../../cli/data-dir.js';
 import { isFleetkeyError } from '../../errors/index.js';
@@ -13,7 +13,7 @@ import { openStore } from '../../store/index.js';
 import { firstStateKey } from '../../store/redis/identity.js';
 import type { Store } from '../../store/types.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { exited, spawnTs } from '../helpers/spawn-ts.js';
+import { runCli as cli } from '../helpers/spawn-ts.js';
 import { tempDir } from '../helpers/tmp.js';
 import { certificate, kek, refuses, registered, token } from '../store/contract/fixtures.js';
 import { alive, startService, until } from './store-services-process.js';
@@ -24,17 +24,6 @@ import { alive, startService, until } from './store-services-process.js';
 // `fleetkey store restore` of a backup taken before brings the same store object back, no restart.
 
 const PREFIX = 'fleetkey:';
-
-/** A `fleetkey` CLI command as a child: its exit code and stdout. */
-async function cli(t: Test, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTs(t, 'cli/main.ts', args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const { code } = await exited(child);
-  return { code, stdout, stderr };
-}
 
 async function stateKeys(redis: TestRedis): Promise<string | undefined> {
   const client = new Redis(redis.url, { lazyConnect: true });

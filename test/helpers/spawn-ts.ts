@@ -62,3 +62,14 @@ export function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: n
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
+
+/** Runs a `fleetkey` command (cli/main.ts) to its end: exit code, stdout and stderr. */
+export async function runCli(t: Test, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTs(t, 'cli/main.ts', args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const { code } = await exited(child);
+  return { code, stdout, stderr };
+}

@@ -2,21 +2,10 @@ import t from 'tap';
 import { join } from 'node:path';
 import { deviceTopics } from '../../protocol/topics.js';
 import { startBroker } from '../helpers/broker.js';
-import { exited, onLine, spawnTs } from '../helpers/spawn-ts.js';
+import { exited, onLine, runCli as run, spawnTs } from '../helpers/spawn-ts.js';
 import { startProvisioner } from '../provisioner/fixture.js';
 import { writeDataDir } from './data-dir.js';
 import { enrolledDevice, rig, SimDevice, startKdc } from './kit.js';
-
-/** Runs a `fleetkey` command to its end: exit code and stdout. */
-async function run(t: Parameters<typeof spawnTs>[0], args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTs(t, 'cli/main.ts', args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const { code } = await exited(child);
-  return { code, stdout, stderr };
-}
 
 t.test('fleetkey tail prints one line per message; fleetkey rotate --wait follows a rotation to its last ack', async (t) => {
   const px = await startProvisioner(t);

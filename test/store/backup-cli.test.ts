@@ -1,24 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { initDataDir } from '../../certs/init.js';
 import { IDENTITY_FILE } from '../../store/identity.js';
 import { openStore } from '../../store/index.js';
-import { exited, spawnTs } from '../helpers/spawn-ts.js';
+import { runCli as cli } from '../helpers/spawn-ts.js';
 import { tempDir } from '../helpers/tmp.js';
 import { registered } from './contract/fixtures.js';
 
 // `fleetkey store backup|restore` as a user runs them: exit codes, --json, coded refusals, no stack traces.
-
-async function cli(t: Test, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTs(t, 'cli/main.ts', args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const { code } = await exited(child);
-  return { code, stdout, stderr };
-}
 
 t.test('store backup and restore through the CLI', async (t) => {
   const dir = join(tempDir(t), 'data');

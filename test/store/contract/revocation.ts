@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import { RevocationCache } from '../../../store/revocation-cache.js';
-import { bySerial, certificate, deviceId, enrolled, refuses, refusesUnchanged, registered, serial, token, watchEvent, type OpenStore } from './fixtures.js';
+import { bySerial, certificate, deviceId, enrolled, refusesUnchanged, registered, serial, token, watchEvent, type OpenStore } from './fixtures.js';
 
 export function revocationContract(t: Test, open: OpenStore): void {
   t.test('records certificates once, lists them by subject and by expiry', async (t) => {
