@@ -99,7 +99,8 @@ export async function redisClusterBackends(url: string, prefix: string, hold: Ho
   const mq = new Prefixed(namespace, { subConn, pubConn });
   // mqemitter-redis re-emits every connection error here; with no listener the process would exit.
   mq.state.on('error', () => undefined);
-  const release = holdWhileRedisAway(mq, pubConn, subConn, namespace, log, hold);
+  const { joined, release } = holdWhileRedisAway(mq, pubConn, subConn, namespace, log, hold);
+  await joined;
   return {
     mq,
     persistence,

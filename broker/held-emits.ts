@@ -5,7 +5,6 @@ type Done = ((err?: Error | null) => void) | undefined;
 
 export interface Emitter {
   emit(packet: object, done?: Done): unknown;
-  on(topic: string, handler: (packet: unknown, cb: () => void) => void, done?: () => void): unknown;
 }
 
 export interface HoldOptions {
@@ -15,8 +14,21 @@ export interface HoldOptions {
   readonly resumeWaitMs?: number;
 }
 
-/** A channel every broker's subscriber joins and nobody publishes on: PUBSUB NUMSUB counts the brokers listening. */
+/**
+ * A channel every broker's subscriber joins and nobody publishes on: PUBSUB SHARDNUMSUB counts the
+ * brokers listening. Joined with SSUBSCRIBE because ioredis, reconnecting, subscribes again in the
+ * order SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, each one command on one connection: so a broker counted
+ * here has every channel and pattern of its bus subscribed again (counted by a plain channel, it
+ * was counted before its patterns, such as a consumer's `devices/+/telemetry`, were back).
+ */
 const PROBE_TOPIC = '$SYS/fleetkey/cluster-probe';
+/**
+ * Said by a broker on its way up, once its probe subscription stands (and before it can have a
+ * client): the others count again at once, so none goes on believing in a smaller cluster for the
+ * second until its next probe (an outage then would send held messages before the newcomer's
+ * subscribers were back).
+ */
+const HELLO_TOPIC = '$SYS/fleetkey/cluster-hello';
 const PROBE_INTERVAL_MS = 1000;
 
 /**
@@ -24,12 +36,15 @@ const PROBE_INTERVAL_MS = 1000;
  * rather than fail it. Aedes PUBACKs a QoS 1 message before it hands it to the bus and closes a
  * client whose publish fails: so a failed publish was either a dropped session or an acknowledged
  * message lost. Redis pub/sub is at most once, so held messages are sent only when the subscribers of
- * every broker seen before the outage are back (PUBSUB NUMSUB on a probe channel, read every second
+ * every broker seen before the outage are back (PUBSUB SHARDNUMSUB on a probe channel, read every second
  * while all is well), or after `resumeWaitMs`. A message in flight when the connection dropped is held
  * again: delivery is at least once. The publisher connection must fail fast (no offline queue, no
  * resend) so that every failure comes back here.
  */
-export function holdWhileRedisAway(mq: Emitter, pub: Redis, sub: Redis, namespace: string, log: () => Logger, opts: HoldOptions = {}): () => void {
+/** `joined`: resolves once this broker is counted by the others (the hello said); `release` stops holding. */
+export function holdWhileRedisAway(
+  mq: Emitter, pub: Redis, sub: Redis, namespace: string, log: () => Logger, opts: HoldOptions = {},
+): { joined: Promise<void>; release: () => void } {
   const maxHeld = opts.maxHeld ?? 50_000;
   const resumeWaitMs = opts.resumeWaitMs ?? 10_000;
   const emit = mq.emit.bind(mq);
@@ -56,17 +71,23 @@ export function holdWhileRedisAway(mq: Emitter, pub: Redis, sub: Redis, namespac
       done?.();
     });
   };
-  mq.on(PROBE_TOPIC, (_packet, cb) => cb());
-
   const channel = namespace + PROBE_TOPIC;
+  const hello = namespace + HELLO_TOPIC;
   const countSubscribers = async (): Promise<number> => {
-    const reply = (await pub.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+    const reply = (await pub.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
     return Number(reply[1]);
   };
-  const probe = setInterval(() => {
+  const recount = (): void => {
     if (!open || resuming) return;
     countSubscribers().then((n) => (subscribers = n), () => undefined);
-  }, PROBE_INTERVAL_MS);
+  };
+  sub.on('smessage', (from: string) => {
+    if (from === hello) recount();
+  });
+  const joined = sub.ssubscribe(channel, hello)
+    .then(() => pub.call('SPUBLISH', hello, '1'))
+    .then(recount, (err: unknown) => log().warn({ event: 'cluster-probe-failed', err: (err as Error).message }, 'could not join the cluster probe channel'));
+  const probe = setInterval(recount, PROBE_INTERVAL_MS);
   probe.unref();
 
   const cut = (): void => {
@@ -110,9 +131,12 @@ export function holdWhileRedisAway(mq: Emitter, pub: Redis, sub: Redis, namespac
     connection.on('close', cut);
     connection.on('ready', () => void resume());
   }
-  return () => {
-    stopped = true;
-    clearInterval(probe);
-    for (const release of waiting.splice(0)) release();
+  return {
+    joined,
+    release: () => {
+      stopped = true;
+      clearInterval(probe);
+      for (const release of waiting.splice(0)) release();
+    },
   };
 }

@@ -86,4 +86,7 @@ t.test('a Redis crash: brokers stay up, sessions stay, CONNECTs get CONNACK 3 fa
   t.equal(onB.code, 0, 'broker B admits again too, without a restart');
   t.equal(lost.length, 0, `acknowledged but never delivered: ${lost.length} of ${acked.size} (${acked.size - ackedBefore} acknowledged from the outage on)`);
   t.ok(a.logs.some((l) => l.event === 'connect-refused' && l.reason === 'store-unavailable'), 'the refusal is logged as connect-refused / store-unavailable');
+  // Held messages go out only once both brokers' bus subscribers, patterns included, are back.
+  const resumed = [a, b].map((broker) => broker.logs.find((l) => l.event === 'cluster-bus-resumed'));
+  t.same(resumed.map((l) => l?.subscribers), [2, 2], 'each broker sent what it held with both subscribers counted back');
 });
