@@ -26,14 +26,30 @@ export function runMosquitto(tool: 'mosquitto_pub' | 'mosquitto_sub', args: stri
   });
 }
 
-/** A mosquitto_sub left running; killed at teardown. */
+/** mosquitto_sub's `-d` lines ("Client x received SUBACK", "Subscribed (mid: 1): 1"), told apart from messages. */
+const DEBUG_LINE = /^(Client \S+ (sending|received) [A-Z]+|Subscribed \(mid)/;
+
+/**
+ * A mosquitto_sub left running (with `-d`), killed at teardown. `ready` resolves at its SUBACK, so a
+ * message published after it is one it must receive; `lines` holds the messages only.
+ */
 export function startMosquittoSub(t: Test, args: string[]): { child: ChildProcess; lines: string[]; ready: Promise<void> } {
-  const child = spawn('mosquitto_sub', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Line-buffered: to a pipe, mosquitto_sub holds its debug lines in a block buffer.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-d', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     child.kill('SIGKILL');
   });
   const lines: string[] = [];
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)));
-  const ready = new Promise<void>((resolve) => setTimeout(resolve, 300));
+  let subscribed: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (subscribed = resolve));
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const split = (partial + chunk).split('\n');
+    partial = split.pop() ?? '';
+    for (const line of split.filter(Boolean)) {
+      if (!DEBUG_LINE.test(line)) lines.push(line);
+      else if (/ received SUBACK/.test(line)) subscribed();
+    }
+  });
   return { child, lines, ready };
 }
