@@ -47,11 +47,13 @@ export class CertificateDirectory {
 
   /** The device's current certificate, or undefined. */
   async device(deviceId: string): Promise<Recipient | undefined> {
+    this.#assertFresh();
     return this.#current(await this.store.listCertificates(deviceId));
   }
 
   /** The consumer's current certificate key: configured certificates first, then the store. */
   async consumer(clientId: string): Promise<KeyObject | undefined> {
+    this.#assertFresh();
     const now = this.clock();
     const configured = (this.#consumers.get(clientId) ?? [])
       .filter((c) => !this.revocations.isRevoked(c.serialNumber) && Date.parse(c.validFrom) <= now && now < Date.parse(c.validTo))
@@ -59,6 +61,11 @@ export class CertificateDirectory {
     if (configured) return configured.publicKey;
     const recorded = this.#current(await this.store.listCertificates(`service:${clientId}`));
     return recorded && createPublicKey({ key: recorded.spki, format: 'der', type: 'spki' });
+  }
+
+  /** No key is wrapped to a certificate that may have been revoked unheard: STORE_UNAVAILABLE, retried like an outage. */
+  #assertFresh(): void {
+    if (!this.revocations.isFresh()) throw new FleetkeyError('STORE_UNAVAILABLE', 'revocations may be stale (the store event feed was cut)');
   }
 
   #current(records: readonly CertificateRecord[]): Recipient | undefined {

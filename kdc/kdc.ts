@@ -181,6 +181,7 @@ async function start(ctx: KdcContext, link: { client?: MqttClient; epochMissing?
     close() {
       closed ??= (async () => {
         await requests.drain().catch(() => undefined);
+        requests.close();
         await acks.drain();
         for (const step of cleanup.reverse()) await step();
       })();

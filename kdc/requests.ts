@@ -50,6 +50,9 @@ export class RequestLimiter {
  */
 const REQUEST_CLAIM_MS = 60_000;
 
+/** How soon requests held for want of a current epoch are tried again. */
+const NO_EPOCH_RETRY_MS = 500;
+
 /**
  * Device rekey requests (DESIGN.md "Session keys", step 2), gathered for `requestBatchMs` so that a
  * reconnect storm costs one store call per batch, not one per device; batches run one at a time.
@@ -58,6 +61,7 @@ export class DeviceRequests {
   readonly #pending = new Map<string, string>();
   readonly #limiter: RequestLimiter;
   #timer: NodeJS.Timeout | undefined;
+  #closed = false;
   #running: Promise<void> = Promise.resolve();
 
   constructor(private readonly ctx: KdcContext) {
@@ -66,6 +70,7 @@ export class DeviceRequests {
 
   /** A request body from devices/<deviceId>/rekey/request. */
   receive(deviceId: string, body: Buffer): void {
+    if (this.#closed) return;
     let nonce: string;
     try {
       nonce = parseRekeyRequest(body).nonce;
@@ -88,6 +93,25 @@ export class DeviceRequests {
     await this.#running;
   }
 
+  /** Stops serving: requests still waiting for an epoch are dropped (their devices ask again). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending.clear();
+  }
+
+  /**
+   * No current epoch yet (the store not read, or behind the high-water mark until the KDC moves past
+   * it): the requests wait for one rather than vanish. A newer request of a device replaces its own.
+   */
+  #holdUntilEpoch(batch: ReadonlyArray<readonly [string, string]>): void {
+    if (this.#closed) return;
+    for (const [id, nonce] of batch) if (!this.#pending.has(id)) this.#pending.set(id, nonce);
+    this.ctx.log.debug({ event: 'rekey-waiting-for-epoch', devices: batch.length }, 'rekey requests wait for a current epoch');
+    this.#timer ??= setTimeout(() => this.#flush(), Math.max(this.ctx.opts.requestBatchMs, NO_EPOCH_RETRY_MS));
+  }
+
   #flush(): void {
     this.#timer = undefined;
     const batch = [...this.#pending];
@@ -105,7 +129,7 @@ export class DeviceRequests {
   async #serve(batch: ReadonlyArray<readonly [string, string]>): Promise<void> {
     const { ctx } = this;
     const epoch = ctx.epochs.current;
-    if (!epoch) return;
+    if (!epoch) return this.#holdUntilEpoch(batch);
     const won = await ctx.store.claimRekeyRequests(batch.map(([id, nonce]) => ({ id, nonce })), REQUEST_CLAIM_MS);
     const mine = batch.filter(([deviceId]) => won.has(deviceId));
     if (mine.length < batch.length) {

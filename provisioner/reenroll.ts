@@ -51,6 +51,8 @@ async function presentedCertificate(deps: ReenrollDeps, deviceId: string, presen
   const refuse = (why: string): never => {
     throw new FleetkeyError('REENROLL_REFUSED', `${deviceId} with ${serial}: ${why}`);
   };
+  // A certificate revoked while this process's event feed was cut must not re-enroll: 503, try again.
+  if (!deps.revocations.isFresh()) throw new FleetkeyError('STORE_UNAVAILABLE', 'revocations may be stale');
   const device = await deps.store.getDevice(deviceId);
   if (device?.status !== 'active') refuse(`device is ${device?.status ?? 'unknown'}`);
   const records = await deps.store.listCertificates(deviceId);

@@ -144,7 +144,7 @@ export async function nextGrants(ctx: RedisContext, deviceIds: readonly string[]
   assertEpoch(epoch);
   const ids = [...new Set(deviceIds)];
   const results = await Promise.all(
-    chunks(ids, SCRIPT_CHUNK).map((part) => ctx.script('fkNextGrants', [ctx.keys.epochs, ctx.keys.grants(epoch)], [epoch, ...part]) as Promise<number[]>),
+    chunks(ids, SCRIPT_CHUNK).map((part) => ctx.script('fkNextGrants', [ctx.keys.epochs, ctx.keys.grants(epoch)], [epoch, ...part], { durable: true }) as Promise<number[]>),
   );
   const granted = results.flat();
   return new Map(ids.map((id, i) => [id, granted[i]!]));
