@@ -109,7 +109,10 @@ try {
     brokerStoreRefusals: delta('fleetkey_broker_refusals_total', 'reason="store-unavailable"'),
     admittedAfter: after.filter((p) => p.answer === 'admitted').length,
     eventLoopLagP99Ms: end.map((m) => round(m('fleetkey_broker_process_nodejs_eventloop_lag_p99_seconds') * 1000)),
-    messages: { sent, opened, lost: sent - opened, duplicate: last?.duplicate ?? 0, undecryptable: last?.undecryptable ?? 0 },
+    messages: {
+      sent, opened, lost: sent - opened,
+      duplicate: last?.duplicate ?? 0, replay: last?.replay ?? 0, staleEpoch: last?.stale ?? 0, undecryptable: last?.undecryptable ?? 0,
+    },
     simFailed: reports.map((r) => r.report.failed),
   };
 
@@ -125,7 +128,8 @@ try {
   row('fresh CONNECTs after recovery admitted', `${figures.admittedAfter} of ${after.length}`);
   row('broker event-loop lag p99, ms (A, B)', figures.eventLoopLagP99Ms);
   row('messages sent / opened / lost', `${sent} / ${opened} / ${figures.messages.lost}`);
-  row('duplicates / undecryptable', `${figures.messages.duplicate} / ${figures.messages.undecryptable}`);
+  row('  of those not opened: refused as replay / stale epoch / undecryptable', `${figures.messages.replay} / ${figures.messages.staleEpoch} / ${figures.messages.undecryptable}`);
+  row('duplicates', figures.messages.duplicate);
   console.log(`\n${JSON.stringify({ bench: 'faults', ...figures })}`);
   const failed = figures.admittedDuringOutage > 0 || figures.messages.lost !== 0 || figures.recoverySeconds === null;
   if (failed) {
