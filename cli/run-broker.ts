@@ -28,7 +28,7 @@ export interface RunningBrokerService {
   close(): Promise<void>;
 }
 
-/** The broker as a service: TLS from the data dir, cluster wiring on a Redis store, metrics listener (`/readyz`: the store answers). */
+/** The broker as a service: TLS from the data dir, cluster wiring on a Redis store, metrics listener (`/readyz`: the store answers and the revoked set is current). */
 export async function runBroker(config: BrokerServiceConfig): Promise<RunningBrokerService> {
   const cluster: ClusterBackends | undefined = config.storeUrl.startsWith('redis')
     ? await redisClusterBackends(config.storeUrl, config.storePrefix)
@@ -52,7 +52,13 @@ export async function runBroker(config: BrokerServiceConfig): Promise<RunningBro
     await cluster?.destroy();
     throw err;
   });
-  const metrics = config.metricsPort >= 0 ? await serveMetrics(broker.metrics.registry, config.metricsHost, config.metricsPort, storeAnswers(config.store)) : undefined;
+  const storeReady = storeAnswers(config.store);
+  // Ready only while CONNECTs can be checked: the store answers and the revoked set is known current.
+  const ready = async (): Promise<void> => {
+    if (!broker.isReady()) throw new Error('revocations may be stale: new CONNECTs get CONNACK 3');
+    await storeReady();
+  };
+  const metrics = config.metricsPort >= 0 ? await serveMetrics(broker.metrics.registry, config.metricsHost, config.metricsPort, ready) : undefined;
   return {
     port: address.port,
     metricsPort: metrics?.port,

@@ -183,6 +183,7 @@ async function start(ctx: KdcContext, link: { client?: MqttClient; epochMissing?
         await requests.drain().catch(() => undefined);
         requests.close();
         await acks.drain();
+        acks.close();
         for (const step of cleanup.reverse()) await step();
       })();
       return closed;

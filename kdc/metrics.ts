@@ -7,7 +7,7 @@ export interface KdcMetrics {
   readonly grants: Counter<'kind' | 'outcome'>;
   /** Refused rekey requests by reason (unknown, revoked, no-certificate, consumer-unknown, rate-limited, malformed). */
   readonly refusals: Counter<'reason'>;
-  /** Acks by outcome (recorded, invalid, failed). */
+  /** Acks by outcome (recorded, invalid, failed; retried: kept while the store was unavailable). */
   readonly acks: Counter<'outcome'>;
   readonly rotations: Counter<'outcome'>;
   /** Seconds from the start of a rotation to its last grant published. */
