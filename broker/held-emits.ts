@@ -40,7 +40,15 @@ const PROBE_INTERVAL_MS = 1000;
  * while all is well), or after `resumeWaitMs`. A message in flight when the connection dropped is held
  * again: delivery is at least once. The publisher connection must fail fast (no offline queue, no
  * resend) so that every failure comes back here.
+ *
+ * Redis answers a PUBLISH once it has queued the message for each subscriber, not once it has sent it:
+ * killed in between, it has acknowledged a message no other broker will see (seen in testing). So what
+ * the bus confirmed in the last RESEND_WINDOW_MS before a cut is held again, in front of the rest, and
+ * sent once more after the outage: receivers may see those twice, never not at all.
  */
+/** Messages the bus confirmed this recently before a cut are sent again after it (see above). */
+const RESEND_WINDOW_MS = 1000;
+
 /** `joined`: resolves once this broker is counted by the others (the hello said); `release` stops holding. */
 export function holdWhileRedisAway(
   mq: Emitter, pub: Redis, sub: Redis, namespace: string, log: () => Logger, opts: HoldOptions = {},
@@ -55,6 +63,19 @@ export function holdWhileRedisAway(
   let stopped = false;
   let subscribers = 0;
 
+  // Confirmed messages of the last RESEND_WINDOW_MS, oldest first, from `recentFrom` on.
+  const recent: { packet: object; at: number }[] = [];
+  let recentFrom = 0;
+  const remember = (packet: object): void => {
+    const now = Date.now();
+    recent.push({ packet, at: now });
+    while (recentFrom < recent.length && now - recent[recentFrom]!.at > RESEND_WINDOW_MS) recentFrom++;
+    if (recentFrom > 1024 && recentFrom * 2 > recent.length) {
+      recent.splice(0, recentFrom);
+      recentFrom = 0;
+    }
+  };
+
   const hold = (packet: object, done: Done): void => {
     held.push(packet);
     if (held.length <= maxHeld) done?.();
@@ -67,6 +88,8 @@ export function holdWhileRedisAway(
       if (err && !stopped) {
         if (open) setTimeout(() => mq.emit(packet), 100);
         else hold(packet, undefined);
+      } else if (!err) {
+        remember(packet);
       }
       done?.();
     });
@@ -93,13 +116,21 @@ export function holdWhileRedisAway(
   const cut = (): void => {
     if (!open || stopped) return;
     open = false;
-    log().warn({ event: 'cluster-bus-held', subscribers }, 'Redis unreachable: holding MQTT messages for the cluster until it is back');
+    const now = Date.now();
+    const resend = recent.slice(recentFrom).filter((r) => now - r.at <= RESEND_WINDOW_MS).map((r) => r.packet);
+    recent.length = 0;
+    recentFrom = 0;
+    const after = held.splice(0);
+    for (const packet of resend) held.push(packet);
+    for (const packet of after) held.push(packet);
+    log().warn({ event: 'cluster-bus-held', subscribers, resend: resend.length }, 'Redis unreachable: holding MQTT messages for the cluster until it is back');
   };
   const flush = async (): Promise<void> => {
     while (held.length > 0 && !stopped) {
       const batch = held.splice(0, held.length);
       await Promise.all(batch.map((packet) => new Promise<void>((resolve) => emit(packet, (err) => {
         if (err) held.push(packet);
+        else remember(packet);
         resolve();
       }))));
       if (held.length > 0 && (pub.status !== 'ready' || sub.status !== 'ready')) return;
