@@ -36,7 +36,8 @@ export class AckRecorder {
       return;
     }
     if (ack.grant === 0) return void this.ctx.metrics.acks.inc({ outcome: 'invalid' }); // grant numbers start at 1
-    this.ctx.presence.seen(deviceId);
+    // Not evidence that the device is connected: an ack queued in this KDC's persistent session while
+    // it was down arrives at its restart, perhaps from a device gone since (presence: kdc/presence.ts).
     this.#batch.push({ deviceId, epoch: ack.epoch, grant: ack.grant! });
     if (this.#batch.length >= 10_000) this.#flush();
     else this.#timer ??= setTimeout(() => this.#flush(), this.ctx.opts.ackFlushMs);

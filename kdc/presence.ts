@@ -8,7 +8,8 @@
  *     is announced there before the old node reports its disconnect;
  *   - each broker node's census (protocol/census.ts), published when this KDC subscribes: the devices
  *     connected to that node, so that a KDC that (re)starts after its devices knows them at once;
- *   - a rekey request or ack from the device (it is evidently connected, to a node we do not know);
+ *   - a rekey request from the device (it is evidently connected, to a node we do not know); not an
+ *     ack, which may have waited in the KDC's persistent session while it was down;
  *   - after a start, the devices granted in the current epoch (and in the one being distributed):
  *     a KDC that starts after its devices has seen none of their connects. These are *unconfirmed*:
  *     they get the next rotation's grant, and if nothing confirmed them (request, ack, connect) by the
@@ -47,7 +48,7 @@ export class Presence {
     if (entry.nodes.size === 0) this.#devices.delete(id);
   }
 
-  /** A request or an ack from the device. */
+  /** A rekey request from the device (acks are not counted: see kdc/acks.ts). */
   seen(id: string): void {
     const entry = this.#entry(id);
     if (entry.nodes.size === 0) entry.nodes.add(UNKNOWN_NODE);

@@ -66,6 +66,8 @@ t.test('a KDC restarted with no grants in the store rebuilds who is connected fr
   t.same(await Promise.all([...fleets, gone].map((f) => f.ready(40_000))), [true, true, true], `${DEVICES + 1} devices connected and keyed, half on each broker`);
   const epoch = (await store.currentEpoch())!.epoch;
   t.equal((await store.listGranted(epoch)).length, DEVICES + 1, `epoch ${epoch} granted by request to every device`);
+  // Every ack recorded before the KDC dies, so that none waits in its session to be read at the restart.
+  await until(async () => (await store.epochProgress(epoch)).acked === DEVICES + 1, 20_000, 'every ack of the first epoch recorded');
 
   // The KDC dies. A second replica starts meanwhile (and dies too): its census, taken with the leaver
   // still connected, must not wait in the first KDC's persistent session to be read as news later.
