@@ -89,7 +89,9 @@ export function holdWhileRedisAway(
         if (open) setTimeout(() => mq.emit(packet), 100);
         else hold(packet, undefined);
       } else if (!err) {
-        remember(packet);
+        // Confirmed after the cut began (the subscriber's close came first): as unsure as the last second's.
+        if (open) remember(packet);
+        else hold(packet, undefined);
       }
       done?.();
     });
