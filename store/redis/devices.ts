@@ -146,7 +146,8 @@ export async function enrollDevice(ctx: RedisContext, id: string, token: string,
   );
 }
 
-function decodeDevice(h: Record<string, string>): DeviceRecord | undefined {
+/** A device hash as its record (undefined for a missing hash); the token hash is left out. */
+export function decodeDevice(h: Record<string, string>): DeviceRecord | undefined {
   if (h.id === undefined) return undefined;
   return {
     id: h.id,

@@ -3,7 +3,8 @@ import { FleetkeyError } from '../../errors/index.js';
 import { chunkPairs, type BackupRecord, type StoreSnapshot } from '../backup-records.js';
 import type { StoreIdentity } from '../identity.js';
 import { decodeJson, encodeJson, type StoredDevice } from '../records.js';
-import type { ApiTokenRecord, AuditEntry, CertificateRecord, DeviceStatus, EpochRecord, RevocationRecord } from '../types.js';
+import { decodeDevice } from './devices.js';
+import type { ApiTokenRecord, AuditEntry, CertificateRecord, EpochRecord, RevocationRecord } from '../types.js';
 import { attempt } from './connection.js';
 import { execAll, type RedisContext } from './context.js';
 import { firstStateKey, isStateKey, markerKey, prefixPattern, readMarker, writeMarker } from './identity.js';
@@ -55,7 +56,7 @@ export async function exportRedisState(ctx: RedisContext): Promise<StoreSnapshot
   ];
   const records: BackupRecord[] = [];
   for (const flat of devices) {
-    const d = decodeDevice(textHash(flat));
+    const d = decodeStoredDevice(textHash(flat));
     if (d !== undefined) records.push({ t: 'device', d });
   }
   for (const json of Object.values(textHash(certs))) records.push({ t: 'cert', c: decodeJson<CertificateRecord>(json) });
@@ -88,18 +89,9 @@ function numberPairs(h: Record<string, string>): [string, number][] {
   return Object.entries(h).map(([k, v]): [string, number] => [k, Number(v)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-function decodeDevice(h: Record<string, string>): StoredDevice | undefined {
-  if (h.id === undefined) return undefined;
-  const date = (ms: string | undefined) => (ms === undefined ? undefined : new Date(Number(ms)));
-  return {
-    id: h.id,
-    status: h.status as DeviceStatus,
-    createdAt: new Date(Number(h.createdAt)),
-    updatedAt: new Date(Number(h.updatedAt)),
-    tokenExpiresAt: date(h.tokenExpiresAt),
-    enrolledAt: date(h.enrolledAt),
-    tokenHash: h.tokenHash,
-  };
+function decodeStoredDevice(h: Record<string, string>): StoredDevice | undefined {
+  const device = decodeDevice(h);
+  return device && { ...device, tokenHash: h.tokenHash };
 }
 
 /**

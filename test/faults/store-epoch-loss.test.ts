@@ -113,7 +113,9 @@ t.test('Redis (appendfsync everysec) comes back without the writes that created 
   // SIGKILL, and the acknowledged creation of epoch 3 is gone: deterministic, from the copy taken before it.
   await rig.redis.restartFrom({ from: before });
   await until(() => rig.store.currentEpoch().then(() => true, () => false), 10_000, 'the test\'s store connection is back');
-  t.equal((await rig.store.currentEpoch())?.epoch, 2, 'the store came back behind: epoch 2');
+  // The running KDC may already have moved the fleet past its mark (4) by the time this reads: the
+  // KDC's own epoch-store-behind line below is what shows the store came back at 2.
+  t.ok([2, 4].includes((await rig.store.currentEpoch())?.epoch ?? 0), 'the store came back behind (epoch 2), or was already moved past the mark (4)');
   const behind = await kdc.next('epoch-store-behind');
   t.match(behind, { storeEpoch: 2, highWater: 3, next: 4 }, 'the running KDC saw it: epoch-store-behind');
   await until(async () => (await rig.store.getEpoch(4))?.state === 'distributed', 20_000, 'epoch 4 distributed');
