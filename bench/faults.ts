@@ -116,7 +116,7 @@ try {
     simFailed: reports.map((r) => r.report.failed),
   };
 
-  const row = (label: string, value: unknown) => console.log(`${label.padEnd(58)}${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  const row = (label: string, value: unknown) => console.log(`${label.padEnd(70)}${typeof value === 'string' ? value : JSON.stringify(value)}`);
   console.log('');
   row('devices (two brokers) / outage s', `${devices} / ${outageS}`);
   row('recovery: Redis back -> every device acked, s', figures.recoverySeconds ?? `not within ${RECOVERY_TIMEOUT_MS / 1000} s`);
