@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
@@ -16,7 +15,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { runCli as cli } from '../helpers/spawn-ts.js';
 import { tempDir } from '../helpers/tmp.js';
 import { certificate, kek, refuses, registered, token } from '../store/contract/fixtures.js';
-import { alive, startService, until } from './store-services-process.js';
+import { alive, httpsCall, startService, until } from './store-services-process.js';
 
 // Redis restarted EMPTY (no RDB, no AOF) under an open store and under a provisioner process: the
 // store notices at the reconnect, refuses everything with STORE_STATE_LOST, nothing writes state into
@@ -125,27 +124,7 @@ t.test('a store from before markers is adopted with its state; a marker of anoth
   t.ok(isFleetkeyError(file, 'STORE_STATE_LOST'), 'a fresh file: store for a data dir that used another store is refused too');
 });
 
-interface Answer { status: number; code: string | undefined; body: string }
-
-function call(url: string, ca: string[], path: string, bearer: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: 'GET', ca, headers: { authorization: `Bearer ${bearer}` }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (s: string) => (body += s));
-      res.on('end', () => {
-        let code: string | undefined;
-        try {
-          code = (JSON.parse(body) as { error?: { code?: string } }).error?.code;
-        } catch {
-          code = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, code, body });
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const call = (url: string, ca: string[], path: string, bearer: string) => httpsCall(url, ca, 'GET', path, { authorization: `Bearer ${bearer}` });
 
 t.test('a provisioner process: refuses with STORE_STATE_LOST, mints no admin token, and serves again after restore', async (t) => {
   const redis = await startRedis(t);

@@ -1,4 +1,3 @@
-import { request } from 'node:https';
 import { join } from 'node:path';
 import t from 'tap';
 import { createCsr } from '../../certs/csr-build.js';
@@ -8,35 +7,11 @@ import { readCaPems } from '../../cli/data-dir.js';
 import { startRedis } from '../helpers/redis.js';
 import { exited, spawnTs } from '../helpers/spawn-ts.js';
 import { tempDir } from '../helpers/tmp.js';
-import { alive, startService, until } from './store-services-process.js';
+import { alive, httpsCall as call, startService, until } from './store-services-process.js';
 
 // A `fleetkey provisioner` on Redis, Redis stopped and started again: EST, REST and /readyz answer
 // 503 with Retry-After within a second, CLI commands that are safe to repeat wait and then succeed,
 // one that is not fails at once, and everything works again with no restart.
-
-interface Answer { status: number; retryAfter: string | undefined; code: string | undefined; ms: number }
-
-function call(url: string, ca: string[], method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method, ca, headers, agent: false }, (res) => {
-      let data = '';
-      res.setEncoding('utf8').on('data', (s: string) => (data += s));
-      res.on('end', () => {
-        let code: string | undefined;
-        try {
-          code = (JSON.parse(data) as { error?: { code?: string } }).error?.code;
-        } catch {
-          code = undefined;
-        }
-        const retryAfter = res.headers['retry-after'];
-        resolve({ status: res.statusCode ?? 0, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, code, ms: Date.now() - started });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** A `fleetkey` CLI command as a child: its exit, stdout and stderr. */
 function cli(t: Parameters<typeof spawnTs>[0], args: string[], env: NodeJS.ProcessEnv = process.env) {

@@ -1,4 +1,5 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { request } from 'node:https';
 import type { Test } from 'tap';
 import { exited, onLine, spawnTs } from '../helpers/spawn-ts.js';
 
@@ -46,4 +47,36 @@ export async function until(check: () => boolean | Promise<boolean>, ms: number,
 /** The process is still running. */
 export function alive(p: ServiceProcess): boolean {
   return p.child.exitCode === null && p.child.signalCode === null;
+}
+
+/** An HTTPS answer of a service: status, catalogue code (if an error), body, Retry-After, time taken. */
+export interface HttpsAnswer {
+  readonly status: number;
+  readonly code: string | undefined;
+  readonly body: string;
+  readonly retryAfter: string | undefined;
+  readonly ms: number;
+}
+
+/** One HTTPS request to `url` + `path`, trusting `ca`, on a fresh connection. */
+export function httpsCall(url: string, ca: string[], method: string, path: string, headers: Record<string, string>, body?: string): Promise<HttpsAnswer> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method, ca, headers, agent: false }, (res) => {
+      let data = '';
+      res.setEncoding('utf8').on('data', (s: string) => (data += s));
+      res.on('end', () => {
+        let code: string | undefined;
+        try {
+          code = (JSON.parse(data) as { error?: { code?: string } }).error?.code;
+        } catch {
+          code = undefined;
+        }
+        const retryAfter = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, code, body: data, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, ms: Date.now() - started });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

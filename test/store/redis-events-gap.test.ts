@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { openStore } from '../../store/index.js';
 import { RevocationCache } from '../../store/revocation-cache.js';
 import { startRedis } from '../helpers/redis.js';
@@ -7,16 +7,21 @@ import { startRedis } from '../helpers/redis.js';
 // Redis pub/sub is at most once: what is published while a subscriber is reconnecting is lost.
 // A store says so with a local `events-resumed`, and the revocation cache reads the store again.
 
-t.test('after its subscriber reconnects a store raises events-resumed, and the revocation cache catches up', async (t) => {
+/** A real Redis, a store whose revocation cache is watched, a second store that writes, one device registered. */
+async function watchedStore(t: Test, prefix: string, deviceId: string) {
   const redis = await startRedis(t);
-  const prefix = `gap${process.pid}:`;
   const watcher = await openStore(redis.url, { prefix });
   t.teardown(() => watcher.close());
   const writer = await openStore(redis.url, { prefix });
   t.teardown(() => writer.close());
-  await writer.registerDevices([{ id: 'dev-1', token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
+  await writer.registerDevices([{ id: deviceId, token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
   const cache = await RevocationCache.open(watcher);
   t.teardown(() => cache.close());
+  return { redis, watcher, writer, cache };
+}
+
+t.test('after its subscriber reconnects a store raises events-resumed, and the revocation cache catches up', async (t) => {
+  const { redis, watcher, writer, cache } = await watchedStore(t, `gap${process.pid}:`, 'dev-1');
   const reloaded = new Promise<void>((resolve) => cache.onReloaded(resolve));
   const heard: string[] = [];
   watcher.on('device-changed', (e) => heard.push(e.deviceId));
@@ -46,15 +51,7 @@ t.test('fail/ events-resumed is never taken from the wire, nor published', async
 });
 
 t.test('the revocation cache is stale from the moment its feed is cut, and fresh again with the sequence it read', async (t) => {
-  const redis = await startRedis(t);
-  const prefix = `gap${process.pid}s:`;
-  const watcher = await openStore(redis.url, { prefix });
-  t.teardown(() => watcher.close());
-  const writer = await openStore(redis.url, { prefix });
-  t.teardown(() => writer.close());
-  await writer.registerDevices([{ id: 'dev-2', token: 't'.repeat(32), tokenExpiresAt: new Date(Date.now() + 3600_000) }], 'test');
-  const cache = await RevocationCache.open(watcher);
-  t.teardown(() => cache.close());
+  const { redis, watcher, writer, cache } = await watchedStore(t, `gap${process.pid}s:`, 'dev-2');
   t.ok(cache.isFresh(), 'fresh after loading');
   const cut = new Promise<void>((resolve) => watcher.on('events-cut', () => resolve()));
 
