@@ -53,6 +53,16 @@ export class EnrollGuard {
     throw new Refusal('RATE_LIMITED', `${attempt.method} for ${deviceId}`, { 'retry-after': String(decision.retryAfterSeconds) });
   }
 
+  /**
+   * A first enrollment answered again for a retry of its consumed token: the same certificate
+   * (simpleenroll), or a new one pending as `supersedes`'s successor (serverkeygen, bundle).
+   */
+  noteRetry(attempt: Attempt, serial: string, supersedes: string | undefined): void {
+    const answer = supersedes === undefined ? 'same-certificate' : 'successor';
+    this.metrics.enrollRetries.inc({ method: attempt.method, answer });
+    this.log.info({ event: 'enroll-retried', method: attempt.method, deviceId: attempt.deviceId, serial, supersedes, answer }, 'enrollment retried with its consumed token');
+  }
+
   /** Runs one attempt: counts its outcome, times it, audits a refusal. */
   async run<T>(attempt: Attempt, flow: () => Promise<T>): Promise<T> {
     const stopTimer = this.metrics.enrollSeconds.startTimer({ method: attempt.method });

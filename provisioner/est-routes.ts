@@ -61,10 +61,11 @@ export async function estRoutes(app: FastifyInstance, ctx: EstRoutesContext): Pr
   // §4.2.1: first enrollment, Basic = device id + one-time token.
   app.post('/simpleenroll', async (request, reply) => {
     const attempt = newAttempt('simpleenroll', request);
-    const issued = await guard.run(attempt, async () => {
+    const { issued, retried } = await guard.run(attempt, async () => {
       const { deviceId, token } = tokenCredentials(guard, attempt, request);
       return enrollWithCsr(deps, deviceId, token, body(request));
     });
+    if (retried) guard.noteRetry(attempt, issued.serial, undefined);
     return sendBase64(reply, CERTS_ONLY, issuedBody(issued));
   });
 
@@ -84,13 +85,15 @@ export async function estRoutes(app: FastifyInstance, ctx: EstRoutesContext): Pr
     return sendBase64(reply, CERTS_ONLY, issuedBody(issued));
   });
 
-  // §4.4: the server makes the key (factory flashing); multipart answer, key first.
+  // §4.4: the server makes the key (factory flashing); multipart answer, key first. A retry with the
+  // consumed token gets a new key: the private key is never stored (provisioner/enroll-retry.ts).
   app.post('/serverkeygen', async (request, reply) => {
     const attempt = newAttempt('serverkeygen', request);
     const made = await guard.run(attempt, async () => {
       const { deviceId, token } = tokenCredentials(guard, attempt, request);
       return enrollWithServerKey(deps, deviceId, token, body(request));
     });
+    if (made.retried) guard.noteRetry(attempt, made.issued.serial, made.supersedes);
     const { contentType, body: multipart } = serverKeygenBody({
       privateKey: pkcs8Der(made.privateKey),
       certsOnly: assembleCertsOnly([made.issued.der]),

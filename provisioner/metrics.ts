@@ -22,6 +22,12 @@ export function createProvisionerMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    enrollRetries: new Counter({
+      name: 'fleetkey_provisioner_enroll_retries_total',
+      help: 'First enrollments answered again for a retry with the consumed token (lost answer), by method and answer: same-certificate or successor',
+      labelNames: ['method', 'answer'] as const,
+      registers: [registry],
+    }),
     revocations: new Counter({
       name: 'fleetkey_provisioner_revocations_total',
       help: 'Certificates revoked through this provisioner, by reason',

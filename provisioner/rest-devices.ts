@@ -94,9 +94,11 @@ export async function deviceRoutes(app: FastifyInstance, ctx: ProvisionerContext
     const { id } = request.params;
     const actor = apiActor(request);
     const { token, password, keyType = 'ec-p256' } = request.body;
-    const bundle = await ctx.guard.run({ method: 'bundle', ip: request.ip, deviceId: id, actor }, () =>
-      enrollWithBundle(ctx.deps, id, token, password, keyType));
-    await store.appendAudit({ actor, action: 'device.bundle', subject: id, detail: { serial: bundle.issued.serial, keyType } });
+    const attempt = { method: 'bundle' as const, ip: request.ip, deviceId: id, actor };
+    const bundle = await ctx.guard.run(attempt, () => enrollWithBundle(ctx.deps, id, token, password, keyType));
+    if (bundle.retried) ctx.guard.noteRetry(attempt, bundle.issued.serial, bundle.supersedes);
+    const retry = bundle.supersedes === undefined ? {} : { supersedes: bundle.supersedes };
+    await store.appendAudit({ actor, action: 'device.bundle', subject: id, detail: { serial: bundle.issued.serial, keyType, ...retry } });
     reply.header('cache-control', 'no-store');
     if (/application\/x-pkcs12/.test(request.headers.accept ?? '')) return reply.type('application/x-pkcs12').send(bundle.pkcs12);
     const { ca } = ctx.deps.issuer;

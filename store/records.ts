@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { revocationReasons, type RevocationReason } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
 import { tokenMatches } from './secrets.js';
@@ -25,6 +26,7 @@ export const auditActions = Object.freeze({
   register: 'device.register',
   renewToken: 'device.renew-token',
   enroll: 'device.enroll',
+  enrollRetry: 'device.enroll-retry',
   revokeDevice: 'device.revoke',
   reprovision: 'device.reprovision',
   revokeCertificate: 'certificate.revoke',
@@ -50,6 +52,21 @@ export const apiRoles: readonly ApiRole[] = ['factory', 'operator', 'admin'];
 /** A device as stored: the public record plus the enrollment token's SHA-256 (undefined once used). */
 export interface StoredDevice extends DeviceRecord {
   readonly tokenHash: string | undefined;
+  /** What its one-time token enrolled, for a retry whose answer was lost (`Store.enrollmentOf`). */
+  readonly enrollment?: EnrollmentReceipt | undefined;
+}
+
+/**
+ * Kept on the device by `enrollDevice`: the consumed token's SHA-256 and expiry (as registered), the
+ * certificate it enrolled and that certificate's DER (certificates are public; no key is ever kept).
+ * Ignored once the token's life is over; replaced by the next enrollment.
+ */
+export interface EnrollmentReceipt {
+  readonly tokenHash: string;
+  readonly tokenExpiresAt: Date;
+  readonly serial: string;
+  /** Undefined when `enrollDevice` was not given the DER (then only serverkeygen/bundle retries work). */
+  readonly der: Buffer | undefined;
 }
 
 export function toDeviceRecord(d: StoredDevice): DeviceRecord {
@@ -265,6 +282,31 @@ type EnrollmentState = Pick<StoredDevice, 'status' | 'tokenHash' | 'tokenExpires
 /** ENROLLMENT_REFUSED for a name that cannot be a device id: the first check of every enrollment step. */
 export function assertEnrollingId(id: string): void {
   if (!isDeviceId(id)) throw new FleetkeyError('ENROLLMENT_REFUSED', `invalid device id ${JSON.stringify(String(id).slice(0, 80))}`);
+}
+
+/**
+ * The serial `token` enrolled the device with, if a retry of that enrollment may have it now: the device
+ * is active, the token is the one its enrollment consumed and that token's life is not over. The
+ * caller still checks that the serial is not revoked.
+ */
+export function retriedSerial(device: Pick<StoredDevice, 'status' | 'enrollment'> | undefined, token: string, now: Date): string | undefined {
+  const receipt = device?.enrollment;
+  if (device?.status !== 'active' || receipt === undefined || typeof token !== 'string') return undefined;
+  if (receipt.tokenExpiresAt.getTime() <= now.getTime() || !tokenMatches(token, receipt.tokenHash)) return undefined;
+  return receipt.serial;
+}
+
+/** DER given to `enrollDevice` must be the recorded certificate's (its SHA-256 is the fingerprint). */
+export function assertCertificateDer(certificate: CertificateRecord, der: Buffer | undefined): void {
+  if (der === undefined) return;
+  if (!Buffer.isBuffer(der) || createHash('sha256').update(der).digest('hex') !== certificate.fingerprint) invalid('der is not the certificate\'s');
+}
+
+/** A retry's certificate must be the device's and supersede exactly the certificate the token enrolled. */
+export function assertRetryCertificate(id: string, certificate: CertificateRecord, enrolledSerial: string): void {
+  validateCertificate(certificate);
+  if (certificate.subject !== id) invalid(`certificate subject ${certificate.subject} is not ${id}`);
+  if (certificate.supersedes !== enrolledSerial) invalid(`a retry's certificate supersedes ${enrolledSerial}, not ${String(certificate.supersedes)}`);
 }
 
 /** The device, if it may enroll with this token now; ENROLLMENT_REFUSED with the reason in its detail if not. */

@@ -52,6 +52,13 @@ export interface CertificateRecord {
   readonly supersedes?: string | undefined;
 }
 
+/** What a one-time token enrolled (`Store.enrollmentOf`). */
+export interface Enrollment {
+  readonly certificate: CertificateRecord;
+  /** The certificate's DER when `enrollDevice` was given it: a simpleenroll retry gets these bytes again. */
+  readonly der: Buffer | undefined;
+}
+
 export interface RevocationRecord {
   readonly serial: string;
   readonly subject: string;
@@ -165,8 +172,23 @@ export interface Store {
   /**
    * Consumes the one-time token and records the device's first certificate in one atomic step.
    * Wrong, expired or used token, unknown or revoked device: ENROLLMENT_REFUSED, nothing changes.
+   * The device keeps the consumed token's hash and expiry, the serial and `der` (the certificate's
+   * bytes, when given) until that expiry, for `enrollmentOf`.
    */
-  enrollDevice(id: string, token: string, certificate: CertificateRecord): Promise<void>;
+  enrollDevice(id: string, token: string, certificate: CertificateRecord, der?: Buffer): Promise<void>;
+  /**
+   * The enrollment `token` made, for a retry whose answer was lost: found while the device is active,
+   * `token` is the one its enrollment consumed, that token's life (tokenExpiresAt as registered) is not
+   * over and the certificate is not revoked; undefined otherwise. One atomic read.
+   */
+  enrollmentOf(id: string, token: string): Promise<Enrollment | undefined>;
+  /**
+   * Records a retry's new certificate (serverkeygen, factory bundle: a key never stored cannot be sent
+   * again) as a pending successor of the one `token` enrolled (`certificate.supersedes` = its serial,
+   * store/succession.ts), in one step with `enrollmentOf`'s checks, audited `device.enroll-retry`.
+   * Checks failed: ENROLLMENT_REFUSED; a serial recorded before: CERTIFICATE_EXISTS.
+   */
+  recordEnrollmentRetry(id: string, token: string, certificate: CertificateRecord): Promise<void>;
 
   // Certificates
   /** Records a certificate (re-enrollment, factory bundle, services). A serial recorded before is refused. */

@@ -2,9 +2,9 @@ import { FleetkeyError } from '../../errors/index.js';
 import { hashToken } from '../secrets.js';
 import {
   assertDate, assertDeviceId, assertStatus, assertText, assertToken, auditActions, decodeCursor, encodeCursor,
-  assertEnrollingId, enrollableDevice, isDeviceId, pageLimit, toDeviceRecord, validateCertificate, validateNewDevices, type StoredDevice,
+  assertCertificateDer, assertEnrollingId, assertRetryCertificate, enrollableDevice, isDeviceId, retriedSerial, pageLimit, toDeviceRecord, validateCertificate, validateNewDevices, type StoredDevice,
 } from '../records.js';
-import type { CertificateRecord, DevicePage, DeviceRecord, DeviceStatus, NewDevice } from '../types.js';
+import type { CertificateRecord, DevicePage, Enrollment, DeviceRecord, DeviceStatus, NewDevice } from '../types.js';
 import { auditEntries, type FileContext } from './context.js';
 
 export async function registerDevices(ctx: FileContext, devices: readonly NewDevice[], actor: string): Promise<DeviceRecord[]> {
@@ -82,14 +82,18 @@ export async function checkEnrollmentToken(ctx: FileContext, id: string, token: 
   enrollableDevice(id, ctx.state.devices.get(id), token, ctx.now());
 }
 
-export async function enrollDevice(ctx: FileContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {
+export async function enrollDevice(ctx: FileContext, id: string, token: string, certificate: CertificateRecord, der?: Buffer): Promise<void> {
   assertEnrollingId(id);
   validateCertificate(certificate);
   if (certificate.subject !== id) throw new FleetkeyError('STORE_INPUT_INVALID', `certificate subject ${certificate.subject} is not ${id}`);
+  assertCertificateDer(certificate, der);
   const now = ctx.now();
   const device = enrollableDevice(id, ctx.state.devices.get(id), token, now);
   if (ctx.state.certificates.has(certificate.serial)) throw new FleetkeyError('CERTIFICATE_EXISTS', certificate.serial);
-  const enrolled: StoredDevice = { ...device, status: 'active', tokenHash: undefined, tokenExpiresAt: undefined, enrolledAt: now, updatedAt: now };
+  const enrollment = { tokenHash: device.tokenHash!, tokenExpiresAt: device.tokenExpiresAt!, serial: certificate.serial, der };
+  const enrolled: StoredDevice = {
+    ...device, status: 'active', tokenHash: undefined, tokenExpiresAt: undefined, enrolledAt: now, updatedAt: now, enrollment,
+  };
   const audit = auditEntries(ctx.state, now, [
     { actor: `device:${id}`, action: auditActions.enroll, subject: id, detail: { serial: certificate.serial } },
   ]);
@@ -97,6 +101,33 @@ export async function enrollDevice(ctx: FileContext, id: string, token: string, 
     [{ t: 'device', d: [enrolled] }, { t: 'cert', c: certificate }, { t: 'audit', a: audit }],
     [{ type: 'device-changed', deviceId: id, status: 'active' }],
   );
+}
+
+export function enrollmentOf(ctx: FileContext, id: string, token: string): Promise<Enrollment | undefined> {
+  assertEnrollingId(id);
+  return ctx.settle(enrolledBy(ctx, id, token));
+}
+
+export async function recordEnrollmentRetry(ctx: FileContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {
+  assertEnrollingId(id);
+  const now = ctx.now();
+  const enrolled = enrolledBy(ctx, id, token);
+  if (enrolled === undefined) throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: no enrollment of this token to retry`);
+  assertRetryCertificate(id, certificate, enrolled.certificate.serial);
+  if (ctx.state.certificates.has(certificate.serial)) throw new FleetkeyError('CERTIFICATE_EXISTS', certificate.serial);
+  const audit = auditEntries(ctx.state, now, [
+    { actor: `device:${id}`, action: auditActions.enrollRetry, subject: id, detail: { serial: certificate.serial, supersedes: enrolled.certificate.serial } },
+  ]);
+  await ctx.commit([{ t: 'cert', c: certificate }, { t: 'audit', a: audit }]);
+}
+
+/** What `token` enrolled `id` with, if a retry may have it now (store/records.ts retriedSerial), not revoked. */
+function enrolledBy(ctx: FileContext, id: string, token: string): Enrollment | undefined {
+  const device = ctx.state.devices.get(id);
+  const serial = retriedSerial(device, token, ctx.now());
+  if (serial === undefined || ctx.state.revocations.has(serial)) return undefined;
+  const certificate = ctx.state.certificates.get(serial);
+  return certificate && { certificate, der: device?.enrollment?.der };
 }
 
 /** Index of the first id greater than `after` in the sorted list. */

@@ -53,7 +53,9 @@ export class FileStore implements Store {
     return devices.renewEnrollmentToken(this.ctx, id, token, expiresAt, actor);
   }
   async checkEnrollmentToken(id: string, token: string) { return devices.checkEnrollmentToken(this.ctx, id, token); }
-  async enrollDevice(id: string, token: string, certificate: CertificateRecord) { return devices.enrollDevice(this.ctx, id, token, certificate); }
+  async enrollDevice(id: string, token: string, certificate: CertificateRecord, der?: Buffer) { return devices.enrollDevice(this.ctx, id, token, certificate, der); }
+  async enrollmentOf(id: string, token: string) { return devices.enrollmentOf(this.ctx, id, token); }
+  async recordEnrollmentRetry(id: string, token: string, certificate: CertificateRecord) { return devices.recordEnrollmentRetry(this.ctx, id, token, certificate); }
 
   async recordCertificate(certificate: CertificateRecord) { return certificates.recordCertificate(this.ctx, certificate); }
   async getCertificate(serial: string) { return certificates.getCertificate(this.ctx, serial); }

@@ -2,14 +2,26 @@ import { FleetkeyError } from '../../errors/index.js';
 import {
   assertDate, assertDeviceId, assertStatus, assertText, assertToken, auditActions, decodeCursor, deviceStatuses,
   encodeCursor, encodeJson, enrollableDevice, assertEnrollingId, isDeviceId, pageLimit, validateCertificate, validateNewDevices,
+  assertCertificateDer, assertRetryCertificate, decodeJson, type EnrollmentReceipt,
 } from '../records.js';
 import { hashToken } from '../secrets.js';
-import type { CertificateRecord, DevicePage, DeviceRecord, DeviceStatus, NewDevice } from '../types.js';
+import type { CertificateRecord, DevicePage, Enrollment, DeviceRecord, DeviceStatus, NewDevice } from '../types.js';
 import { execAll, type RedisContext } from './context.js';
+
+/** Lua: the serial the token of hash `hash` enrolled device `device` with, while active, unexpired at `now` and unrevoked. */
+const ENROLLED_BY = `
+local function enrolledBy(device, revocations, hash, now)
+  local d = redis.call('HMGET', device, 'status', 'usedTokenHash', 'usedTokenExpiresAt', 'enrolledSerial')
+  if d[1] ~= 'active' or d[2] ~= hash or not d[3] or tonumber(d[3]) <= tonumber(now) or not d[4] then return nil end
+  if redis.call('HEXISTS', revocations, d[4]) == 1 then return nil end
+  return d[4]
+end
+`;
 
 /**
  * A device is a hash: id, status, createdAt, updatedAt, enrolledAt (ms), and while it may enroll,
- * tokenHash and tokenExpiresAt. It sits in the sorted set of all devices and in the one of its status.
+ * tokenHash and tokenExpiresAt; once enrolled, the receipt of its enrollment (store/records.ts
+ * EnrollmentReceipt): usedTokenHash, usedTokenExpiresAt, enrolledSerial and enrolledDer (base64). It sits in the sorted set of all devices and in the one of its status.
  */
 export const deviceScripts = {
   fkRegister: `
@@ -48,7 +60,9 @@ if not hash or status ~= 'registered' then return refuse('ENROLLMENT_REFUSED', i
 if hash ~= ARGV[2] then return refuse('ENROLLMENT_REFUSED', id .. ': wrong token') end
 if not expires or tonumber(expires) <= tonumber(now) then return refuse('ENROLLMENT_REFUSED', id .. ': token expired') end
 if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return refuse('CERTIFICATE_EXISTS', ARGV[4]) end
-redis.call('HSET', KEYS[1], 'status', 'active', 'enrolledAt', now, 'updatedAt', now)
+redis.call('HSET', KEYS[1], 'status', 'active', 'enrolledAt', now, 'updatedAt', now,
+  'usedTokenHash', hash, 'usedTokenExpiresAt', expires, 'enrolledSerial', ARGV[4])
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'enrolledDer', ARGV[11]) else redis.call('HDEL', KEYS[1], 'enrolledDer') end
 redis.call('HDEL', KEYS[1], 'tokenHash', 'tokenExpiresAt')
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZADD', KEYS[3], 0, id)
@@ -57,6 +71,24 @@ redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
 redis.call('ZADD', KEYS[6], ARGV[7], ARGV[4])
 audit(KEYS[7], KEYS[8], ARGV[8])
 redis.call('PUBLISH', ARGV[9], ARGV[10])
+return 1`,
+
+  // The enrollment a token made, if a retry may have it (store/records.ts retriedSerial): serial, certificate, DER.
+  fkEnrolledBy: ENROLLED_BY + `
+local serial = enrolledBy(KEYS[1], KEYS[3], ARGV[1], ARGV[2])
+if not serial then return false end
+return { serial, redis.call('HGET', KEYS[2], serial) or '', redis.call('HGET', KEYS[1], 'enrolledDer') or '' }`,
+
+  // A retry's certificate, a pending successor of the enrolled one, recorded under the same checks.
+  fkEnrollRetry: ENROLLED_BY + `
+local serial = enrolledBy(KEYS[1], KEYS[5], ARGV[1], ARGV[2])
+if not serial then return refuse('ENROLLMENT_REFUSED', ARGV[9] .. ': no enrollment of this token to retry') end
+if serial ~= ARGV[7] then return refuse('STORE_INPUT_INVALID', "a retry's certificate supersedes " .. serial) end
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return refuse('CERTIFICATE_EXISTS', ARGV[3]) end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[3])
+audit(KEYS[6], KEYS[7], ARGV[8])
 return 1`,
 };
 
@@ -126,10 +158,11 @@ export async function checkEnrollmentToken(ctx: RedisContext, id: string, token:
   enrollableDevice(id, device, token, ctx.now());
 }
 
-export async function enrollDevice(ctx: RedisContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {
+export async function enrollDevice(ctx: RedisContext, id: string, token: string, certificate: CertificateRecord, der?: Buffer): Promise<void> {
   assertEnrollingId(id);
   validateCertificate(certificate);
   if (certificate.subject !== id) throw new FleetkeyError('STORE_INPUT_INVALID', `certificate subject ${certificate.subject} is not ${id}`);
+  assertCertificateDer(certificate, der);
   if (typeof token !== 'string') throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: no token`);
   const { keys } = ctx;
   const now = ctx.now();
@@ -140,10 +173,57 @@ export async function enrollDevice(ctx: RedisContext, id: string, token: string,
     [{ type: 'device-changed', deviceId: id, status: 'active' }],
     ([changed]) => [
       id, hashToken(token), now.getTime(), certificate.serial, encodeJson(certificate), certificate.issuedAt.getTime(), certificate.notAfter.getTime(),
-      entry, keys.events, changed!,
+      entry, keys.events, changed!, der?.toString('base64') ?? '',
     ],
     { durable: true },
   );
+}
+
+export async function enrollmentOf(ctx: RedisContext, id: string, token: string): Promise<Enrollment | undefined> {
+  assertEnrollingId(id);
+  if (typeof token !== 'string') return undefined;
+  const { keys } = ctx;
+  const found = await ctx.script('fkEnrolledBy', [keys.device(id), keys.certificates, keys.revocations], [hashToken(token), ctx.now().getTime()]);
+  if (!Array.isArray(found)) return undefined;
+  const [, json, der] = found as [string, string, string];
+  if (json === '') return undefined;
+  return { certificate: decodeJson<CertificateRecord>(json), der: der === '' ? undefined : Buffer.from(der, 'base64') };
+}
+
+export async function recordEnrollmentRetry(ctx: RedisContext, id: string, token: string, certificate: CertificateRecord): Promise<void> {
+  assertEnrollingId(id);
+  if (typeof token !== 'string') throw new FleetkeyError('ENROLLMENT_REFUSED', `${id}: no token`);
+  assertRetryCertificate(id, certificate, certificate.supersedes ?? '');
+  const { keys } = ctx;
+  const now = ctx.now();
+  const detail = { serial: certificate.serial, supersedes: certificate.supersedes };
+  const entry = ctx.auditEntry(now, { actor: `device:${id}`, action: auditActions.enrollRetry, subject: id, detail });
+  await ctx.script(
+    'fkEnrollRetry',
+    [keys.device(id), keys.certificates, keys.certificatesOf(id), keys.expiry, keys.revocations, ...ctx.auditKeys(id)],
+    [hashToken(token), now.getTime(), certificate.serial, encodeJson(certificate), certificate.issuedAt.getTime(), certificate.notAfter.getTime(),
+      certificate.supersedes!, entry, id],
+    { durable: true },
+  );
+}
+
+/** The receipt fields of a device hash (store/records.ts EnrollmentReceipt), undefined when it has none. */
+export function decodeReceipt(h: Record<string, string>): EnrollmentReceipt | undefined {
+  if (h.usedTokenHash === undefined || h.usedTokenExpiresAt === undefined || h.enrolledSerial === undefined) return undefined;
+  return {
+    tokenHash: h.usedTokenHash,
+    tokenExpiresAt: new Date(Number(h.usedTokenExpiresAt)),
+    serial: h.enrolledSerial,
+    der: h.enrolledDer === undefined ? undefined : Buffer.from(h.enrolledDer, 'base64'),
+  };
+}
+
+/** The hash fields of a receipt, as decodeReceipt reads them. */
+export function receiptFields(r: EnrollmentReceipt | undefined): (string | number)[] {
+  if (r === undefined) return [];
+  const fields: (string | number)[] = ['usedTokenHash', r.tokenHash, 'usedTokenExpiresAt', r.tokenExpiresAt.getTime(), 'enrolledSerial', r.serial];
+  if (r.der !== undefined) fields.push('enrolledDer', r.der.toString('base64'));
+  return fields;
 }
 
 /** A device hash as its record (undefined for a missing hash); the token hash is left out. */

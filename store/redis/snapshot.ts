@@ -3,7 +3,7 @@ import { FleetkeyError } from '../../errors/index.js';
 import { chunkPairs, type BackupRecord, type StoreSnapshot } from '../backup-records.js';
 import type { StoreIdentity } from '../identity.js';
 import { decodeJson, encodeJson, type StoredDevice } from '../records.js';
-import { decodeDevice } from './devices.js';
+import { decodeDevice, decodeReceipt, receiptFields } from './devices.js';
 import type { ApiTokenRecord, AuditEntry, CertificateRecord, EpochRecord, RevocationRecord } from '../types.js';
 import { attempt } from './connection.js';
 import { execAll, type RedisContext } from './context.js';
@@ -91,7 +91,8 @@ function numberPairs(h: Record<string, string>): [string, number][] {
 
 function decodeStoredDevice(h: Record<string, string>): StoredDevice | undefined {
   const device = decodeDevice(h);
-  return device && { ...device, tokenHash: h.tokenHash };
+  const enrollment = decodeReceipt(h);
+  return device && { ...device, tokenHash: h.tokenHash, ...(enrollment === undefined ? {} : { enrollment }) };
 }
 
 /**
@@ -159,6 +160,7 @@ function writeRecord(p: ChainableCommander, keys: Keys, x: BackupRecord, revoked
       if (d.enrolledAt !== undefined) fields.push('enrolledAt', d.enrolledAt.getTime());
       if (d.tokenHash !== undefined) fields.push('tokenHash', d.tokenHash);
       if (d.tokenExpiresAt !== undefined) fields.push('tokenExpiresAt', d.tokenExpiresAt.getTime());
+      fields.push(...receiptFields(d.enrollment));
       p.hset(keys.device(d.id), ...fields).zadd(keys.devices(), 0, d.id).zadd(keys.devices(d.status), 0, d.id);
       return 3;
     }

@@ -49,10 +49,16 @@ t.test('simpleenroll, a second use of the token, simplereenroll, revoked re-enro
   t.match(text, /CN ?= ?dev1/);
   t.match(text, /URI:urn:fleetkey:device:dev1/);
 
-  const again = await curl(['--cacert', fx.fleet.caFile, '-u', `dev1:${token}`, '--data-binary', `@${f('first.csr.b64')}`,
+  const sameKey = await curl(['--cacert', fx.fleet.caFile, '-u', `dev1:${token}`, '-H', 'Content-Type: application/pkcs10',
+    '--data-binary', `@${f('first.csr.b64')}`, '-o', f('retry.b64'), '-w', '%{http_code}', `${est}/simpleenroll`]);
+  t.equal(sameKey.stdout, '200', 'the same token and key again (a lost answer retried): 200');
+  t.equal(readFileSync(f('retry.b64'), 'utf8'), readFileSync(f('enroll.b64'), 'utf8'), 'the same certificate, byte for byte');
+
+  newCsr('other');
+  const again = await curl(['--cacert', fx.fleet.caFile, '-u', `dev1:${token}`, '--data-binary', `@${f('other.csr.b64')}`,
     '-D', f('again.headers'), '-w', '\n%{http_code}', `${est}/simpleenroll`]);
   const [againBody, againStatus] = again.stdout.split('\n');
-  t.equal(againStatus, '401', 'the same token a second time: 401');
+  t.equal(againStatus, '401', 'the same token for another key: 401');
   t.same(JSON.parse(againBody!).error.code, 'ENROLLMENT_REFUSED');
   t.match(readFileSync(f('again.headers'), 'utf8'), /www-authenticate: Basic realm="fleetkey EST"/i);
 
