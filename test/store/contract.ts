@@ -2,6 +2,7 @@ import type { Test } from 'tap';
 import { accessContract } from './contract/access.js';
 import { devicesContract } from './contract/devices.js';
 import { enrollmentContract } from './contract/enrollment.js';
+import { enrollmentRetryContract } from './contract/enrollment-retry.js';
 import type { OpenStore } from './contract/fixtures.js';
 import { keysContract } from './contract/keys.js';
 import { revocationContract } from './contract/revocation.js';
@@ -18,6 +19,7 @@ export async function runStoreContract(t: Test, name: string, open: OpenStore): 
   await t.test(`${name}: store contract`, async (t) => {
     t.test('devices', async (t) => devicesContract(t, open));
     t.test('enrollment', async (t) => enrollmentContract(t, open));
+    t.test('enrollment retries', async (t) => enrollmentRetryContract(t, open));
     t.test('certificates and revocation', async (t) => revocationContract(t, open));
     t.test('the revocation sequence', async (t) => revocationSeqContract(t, open));
     t.test('epochs, grants and acks', async (t) => keysContract(t, open));
