@@ -14,6 +14,8 @@ export interface HookContext {
   readonly metrics: BrokerMetrics;
   readonly log: Logger;
   readonly keepalive: { readonly min: number; readonly max: number };
+  /** True while the broker holds more unsent bytes than it may (broker/outbound-limit.ts): CONNECTs then get CONNACK 3. */
+  readonly overloaded: () => boolean;
   /**
    * A device connected with certificate `serial`: if that is a re-enrollment's pending certificate,
    * supersede the one it replaces (store/succession.ts). Returns the serials revoked.
@@ -26,7 +28,7 @@ const IDENTIFIER_REJECTED = 2;
 const SERVER_UNAVAILABLE = 3;
 const NOT_AUTHORIZED = 5;
 
-type Refusal = 'no-identity' | 'client-id' | 'store-unavailable' | 'revoked' | 'will' | 'keepalive';
+type Refusal = 'no-identity' | 'client-id' | 'store-unavailable' | 'overloaded' | 'revoked' | 'will' | 'keepalive';
 
 function refuse(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -61,6 +63,9 @@ export function securityHooks(ctx: HookContext): Pick<AedesOptions, 'preConnect'
       // Fail closed: while a revocation may have been missed nobody is let in; it passes by itself.
       if (!ctx.revocations.isFresh()) {
         return done(refused(client, 'store-unavailable', 'revocations cannot be checked: the store is unavailable', SERVER_UNAVAILABLE), false);
+      }
+      if (ctx.overloaded()) {
+        return done(refused(client, 'overloaded', 'the broker holds too many unsent bytes', SERVER_UNAVAILABLE), false);
       }
       if (ctx.revocations.isRevoked(peer.serial) || ctx.revocations.isSubjectRevoked(subjectOf(principal))) {
         return done(refused(client, 'revoked', `certificate ${peer.serial} is revoked`), false);

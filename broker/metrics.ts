@@ -63,4 +63,46 @@ export function revocationMetrics(metrics: BrokerMetrics, revocations: Revocatio
   });
 }
 
+/** What the load gauges read at scrape time (broker/outbound-limit.ts, broker/admission.ts). */
+export interface LoadState {
+  bufferedBytes(): number;
+  backlogged(): number;
+  overloaded(): boolean;
+  readonly waiting: number;
+  readonly inProgress: number;
+  readonly admitted: number;
+}
+
+/** Gauges of outbound buffers and connect admission, read when scraped. */
+export function loadMetrics(metrics: BrokerMetrics, load: LoadState): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'fleetkey_broker_outbound_buffered_bytes', help: 'Bytes held unsent for clients whose sockets are full', registers,
+    collect() { this.set(load.bufferedBytes()); },
+  });
+  new Gauge({
+    name: 'fleetkey_broker_outbound_backlogged_clients', help: 'Clients whose sockets are full (waiting to drain)', registers,
+    collect() { this.set(load.backlogged()); },
+  });
+  new Gauge({
+    name: 'fleetkey_broker_overloaded', help: '1 while unsent bytes are over the cap (new CONNECTs get CONNACK 3)', registers,
+    collect() { this.set(load.overloaded() ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'fleetkey_broker_connects_waiting', help: 'TCP connections waiting for connect admission (their TLS handshake not started)', registers,
+    collect() { this.set(load.waiting); },
+  });
+  new Gauge({
+    name: 'fleetkey_broker_handshakes_in_progress', help: 'TLS handshakes under way', registers,
+    collect() { this.set(load.inProgress); },
+  });
+  new Counter({
+    name: 'fleetkey_broker_connects_admitted_total', help: 'TCP connections admitted to a TLS handshake', registers,
+    collect() {
+      this.reset();
+      this.inc(load.admitted);
+    },
+  });
+}
+
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>;

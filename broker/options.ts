@@ -26,9 +26,29 @@ export interface BrokerOptions {
   readonly maxInflightMessages: number;
   /** Messages queued for a client while its CONNECT is being authorized. Default 42. */
   readonly queueLimit: number;
+  /** Packets a client may have queued past its socket's high-water mark before it is dropped. Default 10,000. */
+  readonly maxQueuedMessages: number;
+  /** Bytes a client's socket may hold unsent before the client is dropped. Default 16 MiB. */
+  readonly maxQueuedBytes: number;
+  /** Seconds a client's full socket may go without draining before the client is dropped. Default 30. */
+  readonly drainTimeoutSeconds: number;
+  /** Unsent bytes over all clients above which new CONNECTs get CONNACK 3. Default 256 MiB. */
+  readonly maxBufferedBytes: number;
+  /** New TLS handshakes started per second, at most (connect admission). Default 1,000. */
+  readonly maxConnectRate: number;
+  /** TLS handshakes in progress at once, at most. Default 64. */
+  readonly maxHandshakes: number;
+  /** TCP connections waiting for admission; beyond it a connection is closed at once. Default 10,000. */
+  readonly maxWaitingConnects: number;
+  /** Seconds a connection may wait for admission before it is closed. Default 30. */
+  readonly connectWaitSeconds: number;
   /** Shared message bus and persistence for a cluster (mqemitter-redis, aedes-persistence-redis). */
   readonly cluster: { readonly mq: unknown; readonly persistence: unknown; logTo?(logger: Logger): void } | undefined;
 }
+
+/** The limits on memory and connect load (docs/operations.md, "Limits"). */
+export type BrokerLimits = Pick<BrokerOptions, 'maxQueuedMessages' | 'maxQueuedBytes' | 'drainTimeoutSeconds' | 'maxBufferedBytes'
+  | 'maxConnectRate' | 'maxHandshakes' | 'maxWaitingConnects' | 'connectWaitSeconds'>;
 
 export type BrokerOptionsInput = Pick<BrokerOptions, 'tls' | 'store' | 'logger'> & Partial<BrokerOptions>;
 
@@ -39,6 +59,14 @@ export const brokerDefaults = Object.freeze({
   keepalive: Object.freeze({ min: 5, max: 3600 }),
   maxInflightMessages: 100,
   queueLimit: 42,
+  maxQueuedMessages: 10_000,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  drainTimeoutSeconds: 30,
+  maxBufferedBytes: 256 * 1024 * 1024,
+  maxConnectRate: 1000,
+  maxHandshakes: 64,
+  maxWaitingConnects: 10_000,
+  connectWaitSeconds: 30,
   cluster: undefined,
 });
 
@@ -55,5 +83,8 @@ export function resolveBrokerOptions(input: BrokerOptionsInput): Readonly<Broker
   positiveInt('keepalive.max', opts.keepalive.max, opts.keepalive.min);
   positiveInt('maxInflightMessages', opts.maxInflightMessages);
   positiveInt('queueLimit', opts.queueLimit);
+  for (const name of ['maxQueuedMessages', 'maxQueuedBytes', 'drainTimeoutSeconds', 'maxBufferedBytes', 'maxConnectRate', 'maxHandshakes', 'maxWaitingConnects', 'connectWaitSeconds'] as const) {
+    positiveInt(name, opts[name]);
+  }
   return Object.freeze(opts);
 }

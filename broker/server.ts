@@ -1,13 +1,16 @@
 import { once, type EventEmitter } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
+import { CERT_TIME_CODES, certTimeMessage, certTimeReason } from '../certs/clock.js';
 import { registerStoreHealthMetrics } from '../store/health-metrics.js';
 import { RevocationCache } from '../store/revocation-cache.js';
 import { confirmConnectUse } from '../store/succession.js';
+import { connectAdmission } from './admission.js';
 import { answerCensus } from './census.js';
 import { securityHooks } from './hooks.js';
-import { createBrokerMetrics, revocationMetrics, type BrokerMetrics } from './metrics.js';
+import { createBrokerMetrics, loadMetrics, revocationMetrics, type BrokerMetrics } from './metrics.js';
+import { outboundLimiter } from './outbound-limit.js';
 import { resolveBrokerOptions, type BrokerOptionsInput, type BrokerTls } from './options.js';
 import { packetSizeLimit } from './packet-limit.js';
 import { SessionRegistry } from './sessions.js';
@@ -20,6 +23,8 @@ export interface FleetBroker {
   reloadTls(): Promise<void>;
   /** False while revocations may be stale (the store is away or behind): CONNECTs then get CONNACK 3. For /readyz. */
   isReady(): boolean;
+  /** True while unsent bytes over all clients exceed `maxBufferedBytes`: CONNECTs then get CONNACK 3. For /readyz. */
+  isOverloaded(): boolean;
   /** Stops accepting, closes every session, releases the store subscriptions. */
   close(): Promise<void>;
   readonly metrics: BrokerMetrics;
@@ -41,13 +46,21 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
   const revocations = await RevocationCache.open(opts.store, log);
   revocationMetrics(metrics, revocations);
   opts.cluster?.logTo?.(log);
+  const limiter = outboundLimiter(
+    { messages: opts.maxQueuedMessages, bytes: opts.maxQueuedBytes, drainTimeoutMs: opts.drainTimeoutSeconds * 1000 },
+    (client, reason, backlog) => {
+      metrics.kicks.inc({ reason });
+      log.warn({ event: 'slow-client-dropped', reason, clientId: client.id, queuedBytes: backlog.bytes, queuedMessages: backlog.messages }, 'client dropped: it does not take its messages');
+    },
+  );
+  const isOverloaded = () => limiter.bufferedBytes() > opts.maxBufferedBytes;
 
   const aedes = await Aedes.createBroker({
     ...(opts.cluster ? { mq: opts.cluster.mq, persistence: opts.cluster.persistence } : {}),
     queueLimit: opts.queueLimit,
     maxInflightInbound: opts.maxInflightMessages,
     ...securityHooks({
-      sessions, revocations, metrics, log, keepalive: opts.keepalive,
+      sessions, revocations, metrics, log, keepalive: opts.keepalive, overloaded: isOverloaded,
       confirmFirstUse: (deviceId, serial) => confirmConnectUse(opts.store, deviceId, serial, revocations.isRevoked, `device:${deviceId}`),
     }),
   });
@@ -94,19 +107,50 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     if (this.client) sessions.remove(this.client);
     metrics.connected.set(sessions.size);
   }
-  server.on('connection', (socket: Socket) => {
+  // TCP is accepted here, paused; TLS starts on a connection when admission lets it (broker/admission.ts).
+  const listener = createTcpServer({ pauseOnConnect: true });
+  const admission = connectAdmission(
+    { ratePerSecond: opts.maxConnectRate, handshakes: opts.maxHandshakes, maxWaiting: opts.maxWaitingConnects, maxWaitMs: opts.connectWaitSeconds * 1000 },
+    (socket) => server.emit('connection', socket),
+    (socket, reason) => {
+      metrics.refusals.inc({ reason });
+      log.warn({ event: 'connect-refused', reason, remote: socket.remoteAddress }, 'connection closed before TLS: admission');
+    },
+  );
+  loadMetrics(metrics, {
+    bufferedBytes: limiter.bufferedBytes, backlogged: limiter.backlogged, overloaded: isOverloaded,
+    get waiting() { return admission.waiting; },
+    get inProgress() { return admission.inProgress; },
+    get admitted() { return admission.admitted; },
+  });
+  listener.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', forgetSocket);
+    admission.offer(socket);
   });
   server.on('secureConnection', (socket: TLSSocket) => {
+    // Node's TLSSocket keeps the TCP socket it wraps as `_parent`.
+    const tcp = (socket as unknown as { _parent?: Socket })._parent;
+    if (tcp) admission.secured(tcp);
     socket.setNoDelay(true);
     coalesceWrites(socket);
-    limitPacketSize(aedes.handle(socket));
+    const client = aedes.handle(socket);
+    limitPacketSize(client);
+    limiter.install(client);
     socket.on('close', endSession);
   });
   server.on('tlsClientError', (err, socket) => {
+    // Node verifies the client certificate after the handshake and destroys the socket: the cause is
+    // authorizationError (the certificate itself is gone by then).
+    const timeReason = certTimeReason((socket as TLSSocket).authorizationError);
+    if (timeReason) {
+      metrics.refusals.inc({ reason: timeReason });
+      const error = certTimeMessage(timeReason, "this broker's", Date.now());
+      log.warn({ event: 'tls-refused', reason: timeReason, code: CERT_TIME_CODES[timeReason], remote: socket.remoteAddress, error }, `TLS handshake refused: client ${error}`);
+      return;
+    }
     metrics.refusals.inc({ reason: 'tls' });
-    log.warn({ event: 'tls-refused', remote: socket.remoteAddress, error: err.message }, 'TLS handshake refused');
+    log.warn({ event: 'tls-refused', remote: socket.remoteAddress, error: err.message, authorizationError: (socket as TLSSocket).authorizationError }, 'TLS handshake refused');
   });
 
   const reloadTls = async () => {
@@ -122,10 +166,11 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     sessions,
     reloadTls,
     isReady: () => revocations.isFresh(),
+    isOverloaded,
     async listen() {
-      server.listen(opts.port, opts.host);
-      await once(server, 'listening');
-      const address = server.address() as AddressInfo;
+      listener.listen(opts.port, opts.host);
+      await once(listener, 'listening');
+      const address = listener.address() as AddressInfo;
       log.info({ event: 'listening', host: address.address, port: address.port }, 'broker listening');
       return address;
     },
@@ -135,8 +180,9 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
       stopCaChanged();
       stopCensus();
       revocations.close();
-      const closed = server.listening ? once(server, 'close') : Promise.resolve();
-      server.close();
+      const closed = listener.listening ? once(listener, 'close') : Promise.resolve();
+      listener.close();
+      admission.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       sessions.closeAll();
       for (const socket of sockets) socket.destroy();

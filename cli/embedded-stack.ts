@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { provisionerDefaults } from '../provisioner/options.js';
 import { IDENTITY_FILE } from '../store/identity.js';
 import { openStore } from '../store/index.js';
+import type { BrokerLimits } from '../broker/options.js';
 import { runBroker, type RunningBrokerService } from './run-broker.js';
 import { runKdc, type RunningKdcService } from './run-kdc.js';
 import { runProvisioner, type RunningProvisionerService } from './run-provisioner.js';
@@ -19,6 +20,8 @@ export interface EmbeddedStackConfig {
   /** Broker and KDC Prometheus ports: 0 picks a free one, negative disables the listener. */
   readonly brokerMetricsPort: number;
   readonly kdcMetricsPort: number;
+  /** The broker's memory and connect-load limits; defaults when left out. */
+  readonly brokerLimits?: Partial<BrokerLimits>;
   /** The KDC's MQTT client id is `kdc-<kdcName>`. */
   readonly kdcName: string;
   readonly switchAfterSeconds: number;
@@ -59,6 +62,7 @@ export async function startEmbeddedStack(config: EmbeddedStackConfig): Promise<E
       dir, store, storeUrl: `file:${dir}`, storePrefix: '', logger,
       host, port: config.mqttPort, metricsHost: host, metricsPort: config.brokerMetricsPort,
       maxPacketBytes: 64 * 1024, keepalive: { min: 5, max: 3600 }, maxInflightMessages: 100,
+      ...(config.brokerLimits ? { limits: config.brokerLimits } : {}),
     });
     stops.push(() => broker.close());
     const brokerUrl = `mqtts://${reachableHost(host)}:${broker.port}`;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { redisClusterBackends, type ClusterBackends } from '../broker/cluster.js';
+import type { BrokerLimits } from '../broker/options.js';
 import { createBroker } from '../broker/server.js';
 import type { Store } from '../store/types.js';
 import { readServerTls } from './data-dir.js';
@@ -19,6 +20,8 @@ export interface BrokerServiceConfig {
   readonly maxPacketBytes: number;
   readonly keepalive: { readonly min: number; readonly max: number };
   readonly maxInflightMessages: number;
+  /** Memory and connect-load limits; each one left out takes its default (broker/options.ts). */
+  readonly limits?: Partial<BrokerLimits>;
 }
 
 export interface RunningBrokerService {
@@ -28,7 +31,10 @@ export interface RunningBrokerService {
   close(): Promise<void>;
 }
 
-/** The broker as a service: TLS from the data dir, cluster wiring on a Redis store, metrics listener (`/readyz`: the store answers and the revoked set is current). */
+/**
+ * The broker as a service: TLS from the data dir, cluster wiring on a Redis store, metrics listener
+ * (`/readyz`: the store answers, the revoked set is current and unsent bytes are under the cap).
+ */
 export async function runBroker(config: BrokerServiceConfig): Promise<RunningBrokerService> {
   const cluster: ClusterBackends | undefined = config.storeUrl.startsWith('redis')
     ? await redisClusterBackends(config.storeUrl, config.storePrefix)
@@ -42,6 +48,7 @@ export async function runBroker(config: BrokerServiceConfig): Promise<RunningBro
     maxPacketBytes: config.maxPacketBytes,
     keepalive: config.keepalive,
     maxInflightMessages: config.maxInflightMessages,
+    ...config.limits,
     cluster,
   }).catch(async (err: unknown) => {
     await cluster?.destroy();
@@ -56,6 +63,7 @@ export async function runBroker(config: BrokerServiceConfig): Promise<RunningBro
   // Ready only while CONNECTs can be checked: the store answers and the revoked set is known current.
   const ready = async (): Promise<void> => {
     if (!broker.isReady()) throw new Error('revocations may be stale: new CONNECTs get CONNACK 3');
+    if (broker.isOverloaded()) throw new Error('unsent bytes are over the cap (--max-buffered-bytes): new CONNECTs get CONNACK 3');
     await storeReady();
   };
   const metrics = config.metricsPort >= 0 ? await serveMetrics(broker.metrics.registry, config.metricsHost, config.metricsPort, ready) : undefined;

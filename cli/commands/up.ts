@@ -7,8 +7,9 @@ import { createLogger } from '../logger.js';
 import { action } from '../program.js';
 import { startEmbeddedStack } from '../embedded-stack.js';
 import { onShutdown, parseIntOption } from '../service-options.js';
+import { addBrokerLimitOptions, brokerLimits, type BrokerLimitCliOptions } from './broker.js';
 
-interface UpCliOptions {
+interface UpCliOptions extends BrokerLimitCliOptions {
   dir: string;
   name: string;
   host: string;
@@ -27,7 +28,7 @@ interface UpCliOptions {
  * data dir; later runs continue with the same CA, devices and epochs.
  */
 export function registerUp(program: Command): void {
-  program
+  const cmd = program
     .command('up')
     .description('run provisioner, broker and KDC in one process on the embedded store (makes the data dir on first run)')
     .option('--dir <dir>', 'data directory (env FLEETKEY_DIR)', process.env.FLEETKEY_DIR ?? './data')
@@ -40,7 +41,8 @@ export function registerUp(program: Command): void {
     .option('--switch-after <s>', 'seconds from a rotation to the devices switching keys', parseIntOption, 10)
     .option('--rotate-every <s>', 'rotate the fleet keys every S seconds (0: only on request)', parseIntOption, 0)
     .option('--log-level <level>', 'pino log level (env FLEETKEY_LOG_LEVEL)', process.env.FLEETKEY_LOG_LEVEL ?? 'info')
-    .option('--json', 'print the endpoints as one JSON line')
+    .option('--json', 'print the endpoints as one JSON line');
+  addBrokerLimitOptions(cmd)
     .action(action(async (opts: UpCliOptions) => {
       const dir = resolve(opts.dir);
       const created = !existsSync(join(dir, dataDirFiles.manifest));
@@ -50,7 +52,7 @@ export function registerUp(program: Command): void {
         dir, logger, host: opts.host, httpsPort: opts.httpsPort, mqttPort: opts.mqttPort,
         brokerMetricsPort: opts.metricsPort,
         kdcMetricsPort: opts.kdcMetricsPort ?? (opts.metricsPort <= 0 ? opts.metricsPort : opts.metricsPort + 1),
-        kdcName: 'up', switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery,
+        brokerLimits: brokerLimits(opts), kdcName: 'up', switchAfterSeconds: opts.switchAfter, rotateEverySeconds: opts.rotateEvery,
       });
       const { provisioner, broker, kdc } = stack;
       const reloadTls = async () => {

@@ -14,13 +14,15 @@ import { tempDir } from '../helpers/tmp.js';
 export interface BrokerProcess {
   readonly url: string;
   readonly logs: Record<string, unknown>[];
+  readonly pid: number;
   exitedCount(): number;
 }
 
 /** A data dir made by `fleetkey init`, and certificates issued by its CA as enrollment would. */
 export interface FaultFleet {
   readonly dir: string;
-  broker(storeUrl: string): Promise<BrokerProcess>;
+  /** `args` are added to the command line (a repeated flag takes the last value). */
+  broker(storeUrl: string, args?: string[]): Promise<BrokerProcess>;
   /** A device registered and its certificate recorded in `store`; the options MQTT.js connects with. */
   device(store: Store, id: string): Promise<IClientOptions>;
   service(role: ServiceRole, name: string): IClientOptions;
@@ -39,8 +41,8 @@ export async function faultFleet(t: Test): Promise<FaultFleet> {
   });
   return {
     dir,
-    async broker(storeUrl) {
-      const child = spawnTs(t, 'cli/main.ts', ['broker', '--dir', dir, '--store', storeUrl, '--json', '--port', '0', '--metrics-port', '-1', '--log-level', 'info']);
+    async broker(storeUrl, args = []) {
+      const child = spawnTs(t, 'cli/main.ts', ['broker', '--dir', dir, '--store', storeUrl, '--json', '--port', '0', '--metrics-port', '-1', '--log-level', 'info', ...args]);
       let exits = 0;
       void exited(child).then(() => (exits += 1));
       let stderr = '';
@@ -59,7 +61,7 @@ export async function faultFleet(t: Test): Promise<FaultFleet> {
         void exited(child).then(({ code: c }) => reject(new Error(`broker exited (${c}): ${stderr}`)));
         setTimeout(() => reject(new Error(`broker did not start within 30 s: ${stderr}`)), 30_000).unref();
       });
-      return { url, logs, exitedCount: () => exits };
+      return { url, logs, pid: child.pid!, exitedCount: () => exits };
     },
     async device(store, id) {
       const keys = generateDeviceKey('ec-p256');
