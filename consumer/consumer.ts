@@ -6,6 +6,7 @@ import type { EnvelopeHeader } from '../protocol/envelope.js';
 import { verifyGrant } from '../protocol/grant-verify.js';
 import { filters, parseTopic, serviceTopics } from '../protocol/topics.js';
 import { HeldEnvelopes } from './held.js';
+import { ReplayState } from './replay-state.js';
 import { resolveConsumerOptions, type ConsumerOptions, type ConsumerOptionsInput } from './options.js';
 
 /** One opened telemetry message. */
@@ -55,6 +56,8 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   const keyring = new ConsumerKeyring({ consumerId: opts.clientId, graceSeconds: opts.graceSeconds, windowSize: opts.windowSize });
   const recipientKey = createPrivateKey(opts.broker.key);
   const held = new HeldEnvelopes(opts.holdMs, opts.maxHeld);
+  const state = opts.stateFile === undefined ? undefined : ReplayState.open(opts.stateFile, opts.windowSize);
+  for (const h of state?.takeHeld() ?? []) held.add(h.deviceId, h.envelope, opts.clock());
   const counts = { opened: 0, duplicate: 0, replay: 0, stale: 0, undecryptable: 0, grantsAccepted: 0 };
   const refused: Record<string, number> = {};
   let lastRequest = 0;
@@ -63,6 +66,19 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   let grants = Promise.resolve();
 
   const client = connect(opts);
+  if (state) {
+    // MQTT.js sends the PUBACK when this calls back, after 'message' was handled (MQTT 3.1.1 has no
+    // customHandleAcks): what was opened, and what is held, is on disk first.
+    client.handleMessage = (_packet, callback) => {
+      try {
+        state.save(keyring.epochs()[0]?.epoch, held.items());
+        callback();
+      } catch (err) {
+        log.error({ event: 'consumer-state-not-saved', err }, 'consumer state not written: no PUBACK');
+        callback(err as Error);
+      }
+    };
+  }
   const request = (): void => {
     lastRequest = opts.clock();
     client.publish(serviceTopics.rekeyRequest(opts.clientId), keyring.newRequest(), { qos: 1 });
@@ -99,6 +115,11 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
     const result = keyring.open(deviceId, envelope, now);
     switch (result.kind) {
       case 'opened':
+        if (state?.seen(deviceId, result.header.epoch, result.header.grant, result.header.seq)) {
+          counts.duplicate++;
+          return;
+        }
+        state?.opened(deviceId, result.header.epoch, result.header.grant, result.header.seq);
         counts.opened++;
         onMessage?.({ deviceId, header: result.header, payload: result.payload });
         return;
@@ -136,7 +157,7 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   }
   // After a reconnect the KDC no longer pushes to this client (it left): ask again.
   client.on('connect', () => request());
-  log.info({ event: 'consumer-started', epochs: keyring.epochs().map((e) => e.epoch) }, 'consumer opening telemetry');
+  log.info({ event: 'consumer-started', persistent: state !== undefined, held: held.size, epochs: keyring.epochs().map((e) => e.epoch) }, 'consumer opening telemetry');
   return {
     clientId: opts.clientId,
     stats: () => ({ ...counts, undecryptable: (counts.undecryptable += held.expire(opts.clock())), held: held.size, grantsRefused: { ...refused }, epochs: keyring.epochs().map((e) => e.epoch) }),
@@ -150,7 +171,7 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
 
 function connect(opts: Readonly<ConsumerOptions>): MqttClient {
   return mqtt.connect(opts.broker.url, {
-    protocolVersion: 4, clientId: opts.clientId, clean: true, keepalive: 30, reconnectPeriod: 1000, connectTimeout: 10_000,
+    protocolVersion: 4, clientId: opts.clientId, clean: opts.stateFile === undefined, keepalive: 30, reconnectPeriod: 1000, connectTimeout: 10_000,
     ca: [...opts.broker.ca], cert: opts.broker.cert, key: opts.broker.key, rejectUnauthorized: true,
   });
 }

@@ -29,6 +29,11 @@ export class HeldEnvelopes {
     return n;
   }
 
+  /** What is held now, in arrival order (to persist it). */
+  items(): ReadonlyArray<{ deviceId: string; envelope: Buffer }> {
+    return this.#items;
+  }
+
   /** Everything held, in arrival order, for another try. */
   takeAll(): Array<{ deviceId: string; envelope: Buffer }> {
     const items = this.#items;

@@ -26,6 +26,13 @@ export interface ConsumerOptions {
   readonly maxHeld: number;
   /** Telemetry subscription QoS. Default 1. */
   readonly qos: 0 | 1;
+  /**
+   * A persistent session: the broker keeps the subscription and queues QoS 1 telemetry while the
+   * consumer is away (clean: false, the client id above), and what was opened is kept in this file
+   * (consumer/replay-state.ts) so that a redelivery after a restart counts as a duplicate. Default
+   * undefined: a clean session, nothing kept.
+   */
+  readonly stateFile: string | undefined;
 }
 
 export type ConsumerOptionsInput = Pick<ConsumerOptions, 'broker' | 'logger'> & Partial<ConsumerOptions>;
@@ -42,11 +49,13 @@ export function resolveConsumerOptions(input: ConsumerOptionsInput): Readonly<Co
   const fleetRoot = input.fleetRoot ?? certificates(input.broker.ca).find((c) => c.checkIssued(c) && c.verify(c.publicKey));
   if (!fleetRoot) throw new FleetkeyError('CONFIG_INVALID', 'no fleet root (a self-signed CA certificate) among the CA certificates');
   const opts: ConsumerOptions = {
-    clock: Date.now, graceSeconds: 300, windowSize: 128, grantTimeoutMs: 10_000, holdMs: 5000, maxHeld: 10_000, qos: 1,
+    clock: Date.now, graceSeconds: 300, windowSize: 128, grantTimeoutMs: 10_000, holdMs: 5000, maxHeld: 10_000, qos: 1, stateFile: undefined,
     ...input, clientId, fleetRoot,
   };
   for (const name of ['graceSeconds', 'windowSize', 'grantTimeoutMs', 'holdMs', 'maxHeld'] as const) {
     if (!Number.isSafeInteger(opts[name]) || opts[name] < 0) throw new FleetkeyError('CONFIG_INVALID', `consumer option ${name}: ${opts[name]}`);
   }
+  if (opts.stateFile !== undefined && (typeof opts.stateFile !== 'string' || opts.stateFile === '')) throw new FleetkeyError('CONFIG_INVALID', 'consumer option stateFile must be a path');
+  if (opts.stateFile !== undefined && opts.qos !== 1) throw new FleetkeyError('CONFIG_INVALID', 'a persistent consumer session needs QoS 1');
   return Object.freeze(opts);
 }

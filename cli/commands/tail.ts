@@ -18,6 +18,7 @@ interface TailCliOptions {
   statsEvery: number;
   logLevel: string;
   json?: boolean;
+  state?: string;
 }
 
 /** One line per message: time, device, epoch/grant, seq, and the payload (text when printable, else hex). */
@@ -48,6 +49,7 @@ export function registerTail(program: Command): void {
     .option('--stats-every <s>', 'with --json: print stats every s seconds (0: only at exit)', parseIntOption, 5)
     .option('--log-level <level>', 'pino log level, to stderr (env FLEETKEY_LOG_LEVEL)', process.env.FLEETKEY_LOG_LEVEL ?? 'warn')
     .option('--json', 'print stats as JSON lines instead of the messages')
+    .option('--state <file>', 'persistent session: the broker queues QoS 1 telemetry while tail is away, and what was opened is kept in <file> (no keys in it) so that a restart opens nothing twice')
     .action(action(async (opts: TailCliOptions) => {
       const identity = readServiceIdentity(opts.dir, 'consumer');
       const cert = opts.cert ? readFileSync(opts.cert, 'utf8') : identity.cert;
@@ -61,6 +63,7 @@ export function registerTail(program: Command): void {
         broker: { url: opts.broker, ca: identity.ca, cert, key },
         logger,
         graceSeconds: opts.grace,
+        ...(opts.state ? { stateFile: opts.state } : {}),
         ...(opts.clientId ? { clientId: opts.clientId } : {}),
       }, (m) => {
         if (!opts.json) process.stdout.write(`${formatMessage(m)}\n`);
