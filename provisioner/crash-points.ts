@@ -1,8 +1,9 @@
 /**
  * A test hook, inert unless armed: with env FLEETKEY_CRASH_AT=<step>[:<n>] the process SIGKILLs itself
- * the n-th time (default the first) an enrollment reaches that step, so the fault tests
- * (test/faults/process-enroll-*.test.ts) stop a provisioner at a named step deterministically.
- * docs/operations.md, "Lost answers and retries", names the steps. Never set in production.
+ * once n enrollments (default 1) are at that step at the same time; the earlier ones wait there, so
+ * every one of them is cut at exactly that step. The fault tests (test/faults/process-enroll-*.test.ts)
+ * stop a provisioner this way; docs/operations.md, "Lost answers and retries", names the steps.
+ * Never set in production.
  */
 export type CrashStep = 'before-sign' | 'after-sign' | 'after-record';
 
@@ -15,11 +16,12 @@ function armedAt(value: string | undefined): { step: string; at: number } | unde
 }
 
 const armed = armedAt(process.env.FLEETKEY_CRASH_AT);
-let reached = 0;
+let waiting = 0;
 
-/** Marks that an enrollment reached `step`; the armed process dies here. */
-export function crashPoint(step: CrashStep): void {
-  if (armed === undefined || armed.step !== step) return;
-  reached += 1;
-  if (reached >= armed.at) process.kill(process.pid, 'SIGKILL');
+/** An enrollment reached `step`: resolves at once unless the process is armed there (then it never does). */
+export function crashPoint(step: CrashStep): Promise<void> {
+  if (armed === undefined || armed.step !== step) return Promise.resolve();
+  waiting += 1;
+  if (waiting >= armed.at) process.kill(process.pid, 'SIGKILL');
+  return new Promise<void>(() => undefined);
 }

@@ -37,9 +37,9 @@ export async function enrollWithCsr(deps: EnrollDeps, deviceId: string, token: s
   if (earlier !== undefined) {
     return { issued: await sameCertificate(deps.store, deviceId, earlier, readDeviceCsr(body, deviceId).spki), retried: true };
   }
-  crashPoint('before-sign');
+  await crashPoint('before-sign');
   const { issued, spki } = await issueFromRequest(deps.issuer, body, deviceId);
-  crashPoint('after-sign');
+  await crashPoint('after-sign');
   try {
     await deps.store.enrollDevice(deviceId, token, certificateRecord(issued, deviceId, spki), issued.der);
   } catch (err) {
@@ -47,7 +47,7 @@ export async function enrollWithCsr(deps: EnrollDeps, deviceId: string, token: s
     const winner = await enrollmentRetried(deps.store, deviceId, token, err);
     return { issued: await sameCertificate(deps.store, deviceId, winner, spki), retried: true };
   }
-  crashPoint('after-record');
+  await crashPoint('after-record');
   return { issued, retried: false };
 }
 
@@ -64,11 +64,11 @@ export interface ServerMadeIdentity extends Enrolled {
 export async function enrollWithServerKey(deps: EnrollDeps, deviceId: string, token: string, body: Buffer | undefined): Promise<ServerMadeIdentity> {
   const earlier = await earlierEnrollment(deps.store, deviceId, token);
   const csr = readDeviceCsr(body, deviceId);
-  crashPoint('before-sign');
+  await crashPoint('before-sign');
   const made = await serverMadeIdentity(deps, deviceId, csr.keyType);
-  crashPoint('after-sign');
+  await crashPoint('after-sign');
   const supersedes = await recordServerMade(deps.store, deviceId, token, made.record, made.issued.der, earlier);
-  crashPoint('after-record');
+  await crashPoint('after-record');
   return { issued: made.issued, privateKey: made.privateKey, supersedes, retried: supersedes !== undefined };
 }
 
@@ -85,9 +85,9 @@ export async function enrollWithBundle(
   deps: EnrollDeps, deviceId: string, token: string, password: string, keyType: KeyType,
 ): Promise<FactoryBundle> {
   const earlier = await earlierEnrollment(deps.store, deviceId, token);
-  crashPoint('before-sign');
+  await crashPoint('before-sign');
   const { issued, privateKey, record } = await serverMadeIdentity(deps, deviceId, keyType);
-  crashPoint('after-sign');
+  await crashPoint('after-sign');
   const { ca } = deps.issuer;
   const pkcs12 = await buildPkcs12({
     privateKey,
@@ -97,7 +97,7 @@ export async function enrollWithBundle(
     friendlyName: deviceId,
   });
   const supersedes = await recordServerMade(deps.store, deviceId, token, record, issued.der, earlier);
-  crashPoint('after-record');
+  await crashPoint('after-record');
   return { issued, privateKey, pkcs12, supersedes, retried: supersedes !== undefined };
 }
 

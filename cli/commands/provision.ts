@@ -22,7 +22,10 @@ const HELP = `
 Per device, <out>/<id>/ holds key.pem (PKCS#8, 0600), cert.pem, chain.pem (issuing CA + root) and
 device.p12 (key, certificate and chain; 0600). Without --password-file (or FLEETKEY_P12_PASSWORD)
 each bundle gets a random password, written to device.p12.password (0600).
-Resumable: devices whose directory exists are skipped, so rerun the same command after a failure.
+Resumable: devices whose directory exists are skipped, so rerun the same command after a failure or
+a crash (of this command or of the provisioner). A bundle whose answer was lost is fetched again with
+the same token while it lives (a new key; the certificate recorded first is replaced at first use),
+and asked for again at once while the provisioner is unreachable, for up to FLEETKEY_RETRY_SECONDS.
 The ids file has one id per line, or "id,token" lines as \`fleetkey devices add\` prints them;
 devices without a token are registered first (their tokens wait in <out>/.pending/ until used).`;
 
