@@ -1,8 +1,9 @@
 import { randomFillSync } from 'node:crypto';
 import { FleetkeyError } from '../errors/index.js';
+import { CLOCK_LEEWAY_SECONDS } from './clock.js';
 
-/** Clock skew allowance: every certificate is valid from 5 minutes before it was issued. */
-export const BACKDATE_MS = 5 * 60 * 1000;
+/** Clock skew allowance: every certificate is valid from the clock leeway (5 minutes) before it was issued. */
+export const BACKDATE_MS = CLOCK_LEEWAY_SECONDS * 1000;
 export const MAX_LIFETIME_DAYS = 3650;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -37,7 +38,7 @@ export function assertLifetimeDays(days: number): void {
 }
 
 /**
- * notBefore = now − 5 min, notAfter = now + lifetime, both whole seconds (certificates carry no
+ * notBefore = now − BACKDATE_MS, notAfter = now + lifetime, both whole seconds (certificates carry no
  * fractions). A leaf never outlives its issuer: notAfter is capped at `notAfterCap`, since a chain
  * cannot validate past its CA's expiry anyway (RFC 5280 §6.1.3 (a)(2)).
  */

@@ -42,6 +42,10 @@ async function untilAnswered(
   for (let attempt = 0; alive(); attempt++) {
     const started = performance.now();
     const answer = await env.enrollSlots.run(ask);
+    if (answer.serverDateMs !== undefined) env.counters.clock.observe('provisioner', answer.serverDateMs);
+    if (!answer.ok && (answer.code === 'CERT_NOT_YET_VALID' || answer.code === 'CERT_HAS_EXPIRED') && answer.status === 0) {
+      env.counters.clock.certificate('provisioner', answer.code === 'CERT_NOT_YET_VALID' ? 'cert-not-yet-valid' : 'cert-expired');
+    }
     if (answer.ok) {
       latency.add(performance.now() - started);
       try {

@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt';
+import { certTimeReason } from '../certs/clock.js';
 import type { ErrorCode } from '../errors/index.js';
 import type { DeviceKeyring } from '../protocol/device-keyring.js';
 import { readEnvelopeHeader } from '../protocol/envelope.js';
@@ -207,6 +208,8 @@ export class SimDevice {
     this.#rekey.cancel();
     if (!this.#alive()) return;
     const failure = this.#linkError ? classifyLinkError(this.#linkError) : { code: 'SIM_CONNECT_FAILED' as const, terminal: false };
+    const timeReason = certTimeReason(failure.code);
+    if (timeReason) this.#env.counters.clock.certificate('broker', timeReason);
     this.#emit({ type: 'disconnected', deviceId: this.id, code: failure.code });
     this.stage = 'offline';
     if (this.#renewing) return; // the renewal reconnects with the new certificate

@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { CERT_TIME_CODES, certTimeReason } from '../certs/clock.js';
 import { decodeCertsOnlyBase64 } from '../certs/cms.js';
 import { catalogue, type ErrorCode } from '../errors/index.js';
 
@@ -22,7 +23,12 @@ export interface EstClientIdentity {
   readonly key: string;
 }
 
-export type EstAnswer =
+/** The server's HTTP `Date` (ms), when it answered with one (RFC 9110 §6.6.1). */
+interface Dated {
+  readonly serverDateMs?: number;
+}
+
+export type EstAnswer = Dated & (
   | { readonly ok: true; readonly certificate: Buffer }
   | {
     readonly ok: false;
@@ -34,7 +40,7 @@ export type EstAnswer =
     /** Seconds from Retry-After, when given. */
     readonly retryAfterSeconds?: number;
     readonly detail: string;
-  };
+  });
 
 const EST_PATH = '/.well-known/est';
 
@@ -54,6 +60,12 @@ function post(server: EstServer, op: string, csrDer: Buffer, headers: Record<str
   const target = new URL(`${EST_PATH}/${op}`, server.url);
   return new Promise((resolve) => {
     const fail = (detail: string): void => resolve({ ok: false, code: 'SIM_EST_FAILED', status: 0, transient: true, detail });
+    // The provisioner's certificate out of time by the device's clock: retrying cannot help until a clock is set.
+    const outOfTime = (err: Error & { code?: unknown }): boolean => {
+      const reason = certTimeReason(err.code);
+      if (reason) resolve({ ok: false, code: CERT_TIME_CODES[reason], status: 0, transient: false, detail: `${op}: ${err.message} by this device's clock (${new Date().toISOString()})` });
+      return reason !== undefined;
+    };
     const req = request(target, {
       method: 'POST',
       agent: false,
@@ -71,10 +83,16 @@ function post(server: EstServer, op: string, csrDer: Buffer, headers: Record<str
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', (err) => fail(`${op}: ${err.message}`));
-      res.on('end', () => resolve(answerOf(op, res.statusCode ?? 0, res.headers['retry-after'], Buffer.concat(chunks))));
+      res.on('end', () => {
+        const serverDateMs = Date.parse(res.headers.date ?? '');
+        const answer = answerOf(op, res.statusCode ?? 0, res.headers['retry-after'], Buffer.concat(chunks));
+        resolve(Number.isFinite(serverDateMs) ? { ...answer, serverDateMs } : answer);
+      });
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (err) => fail(`${op}: ${err.message}`));
+    req.on('error', (err: Error & { code?: unknown }) => {
+      if (!outOfTime(err)) fail(`${op}: ${err.message}`);
+    });
     req.end(body);
   });
 }

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
+import { CERT_TIME_CODES, certTimeReason } from '../certs/clock.js';
 import type { ErrorCode } from '../errors/index.js';
 import type { DeviceIdentity } from './identity.js';
 import type { IntervalTimer } from './scheduler.js';
@@ -76,6 +77,8 @@ export function classifyLinkError(err: Error & { code?: unknown }): LinkFailure 
   if (typeof code === 'number' && code > 0) return { code: 'SIM_CONNECT_REFUSED', terminal: true };
   if (typeof code === 'string' && /CERTIFICATE_REVOKED/.test(code)) return { code: 'SIM_DEVICE_REVOKED', terminal: true };
   if (typeof code === 'string' && /CERTIFICATE_EXPIRED/.test(code)) return { code: 'SIM_CERT_EXPIRED', terminal: true };
+  const timeReason = certTimeReason(code); // the broker's certificate, by this device's clock
+  if (timeReason) return { code: CERT_TIME_CODES[timeReason], terminal: true };
   return { code: 'SIM_CONNECT_FAILED', terminal: false };
 }
 

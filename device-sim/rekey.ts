@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { isFleetkeyError } from '../errors/index.js';
 import { DeviceKeyring } from '../protocol/device-keyring.js';
-import { verifyGrant } from '../protocol/grant-verify.js';
+import { GrantTimeError, verifyGrant } from '../protocol/grant-verify.js';
 import { deviceTopics } from '../protocol/topics.js';
 import type { SimEnv } from './env.js';
 import type { DeviceIdentity } from './identity.js';
@@ -74,6 +74,7 @@ export class Rekey {
     const { counters } = this.env;
     try {
       const verified = await verifyGrant(jws, { fleetRoot: this.env.trust.root, expectedSubject: this.host.id, recipientKey: identity.privateKey, expect: 'device' });
+      counters.clock.observe('kdc', verified.iat * 1000);
       const accepted = this.keyring.accept(verified);
       this.host.client()?.publish(deviceTopics.rekeyAck(this.host.id), accepted.ack, { qos: 1 });
       counters.grantsAccepted++;
@@ -86,6 +87,7 @@ export class Rekey {
       this.env.observe?.({ type: 'granted', deviceId: this.host.id, epoch: verified.epoch, grant: accepted.grant, req: verified.req });
     } catch (err) {
       if (!isFleetkeyError(err)) throw err;
+      if (err instanceof GrantTimeError) counters.clock.observe('kdc', err.iat * 1000);
       counters.grantRefusals.add(err.code);
     }
   }

@@ -1,6 +1,7 @@
 import type { SimDevice } from './device.js';
 import type { FleetProgress } from './fleet.js';
 import type { FleetOptions } from './options.js';
+import type { ClockReport } from './clock-watch.js';
 import type { FleetCounters, Percentiles, Tally } from './stats.js';
 
 /** A moment of the run: time, this process's CPU and memory, messages acknowledged so far. */
@@ -26,6 +27,8 @@ export interface SimReport {
   readonly errors: Record<string, number>;
   /** Devices that ended in error, by code: any makes `fleetkey sim` exit non-zero. */
   readonly failed: Record<string, number>;
+  /** Other clocks against the devices' (docs/operations.md "Clocks"). */
+  readonly clock: ClockReport;
   readonly latencyMs: { enroll: Percentiles; connect: Percentiles; firstKey: Percentiles; renew: Percentiles };
   /** From start until every device was connected with a key (absent if that never happened). */
   readonly ramp: { seconds: number; devicesPerSecond: number; cpuSeconds: number } | undefined;
@@ -69,6 +72,7 @@ export function buildReport(input: ReportInput): SimReport {
     connections: { connects: c.connects, reconnects: c.reconnects, renewals: c.renewals },
     errors: c.errors.toJSON(),
     failed: input.failures.toJSON(),
+    clock: c.clock.toJSON(),
     latencyMs: { enroll: c.enrollMs.summary(), connect: c.connectMs.summary(), firstKey: c.firstKeyMs.summary(), renew: c.renewMs.summary() },
     ramp: ready && {
       seconds: round((ready.at - start.at) / 1000, 2),

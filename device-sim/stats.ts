@@ -1,3 +1,5 @@
+import { ClockWatch } from './clock-watch.js';
+
 /** What the fleet counts while it runs, and latency samples summarised as percentiles. */
 
 export interface Percentiles {
@@ -72,6 +74,8 @@ export class FleetCounters {
   renewals = 0;
   requests = 0;
   readonly errors = new Tally();
+  /** Other clocks as the devices saw them (device-sim/clock-watch.ts). */
+  readonly clock = new ClockWatch(this.errors);
   readonly grantRefusals = new Tally();
   readonly enrollMs = new Latencies();
   readonly connectMs = new Latencies();

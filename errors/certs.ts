@@ -25,6 +25,15 @@ export const certsErrors = {
     message: 'The device id must be 1 to 64 letters, digits, dots, underscores or hyphens, starting with a letter or digit.',
   },
   CERT_NAME_INVALID: { status: 400, message: 'A certificate name, DNS name or IP address is invalid.' },
+  // Certificate validity against a clock (certs/clock.ts, docs/operations.md "Clocks").
+  CERT_NOT_YET_VALID: {
+    status: 403,
+    message: 'A certificate is not valid yet by this host\'s clock: check the clock of this host or of the certificate\'s issuer.',
+  },
+  CERT_HAS_EXPIRED: {
+    status: 403,
+    message: 'A certificate has expired by this host\'s clock: renew it, or check the clock of this host or of the certificate\'s issuer.',
+  },
   CERT_LIFETIME_INVALID: { status: 400, message: 'The certificate lifetime must be a whole number of days from 1 to 3650.' },
   PEM_INVALID: { status: 400, message: 'The input is not valid PEM of the expected kind.' },
   // CA material on disk.

@@ -13,7 +13,11 @@ export const protocolErrors = {
   GRANT_SIGNER_NOT_KDC: { status: 400, message: 'The grant is not signed with a key distribution center certificate.' },
   GRANT_SIGNATURE_INVALID: { status: 400, message: 'The grant signature does not verify.' },
   GRANT_SUBJECT_MISMATCH: { status: 400, message: 'The grant is addressed to someone else.' },
-  GRANT_EXPIRED: { status: 400, message: 'The grant has expired.' },
+  GRANT_EXPIRED: { status: 400, message: 'The grant has expired (or this clock, or the KDC\'s, is wrong).' },
+  GRANT_NOT_YET_VALID: {
+    status: 400,
+    message: 'The grant was issued further in the future than the clock leeway allows: this clock or the KDC\'s is wrong.',
+  },
   GRANT_WRONG_RECIPIENT: { status: 400, message: 'The grant\'s key is encrypted to a different key than this one.' },
   GRANT_KEY_UNWRAP_FAILED: { status: 400, message: 'The grant\'s key could not be decrypted.' },
   // Acceptance rules (protocol/device-keyring.ts, protocol/consumer-keyring.ts).

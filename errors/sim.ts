@@ -16,5 +16,9 @@ export const simErrors = {
   SIM_EST_FAILED: { status: 502, message: 'The EST server could not be reached or answered something the device does not understand.' },
   SIM_BUNDLE_INVALID: { status: 400, message: 'A device bundle directory lacks key.pem, cert.pem or chain.pem, or they do not belong together.' },
   SIM_NO_GRANT: { status: 504, message: 'No grant answered the device\'s rekey request in time; it asks again.' },
+  SIM_CLOCK_SKEW: {
+    status: 502,
+    message: 'The provisioner\'s clock (HTTP Date) or the KDC\'s (a grant\'s iat) is further from the device\'s than the clock leeway: the device\'s clock is the likely cause.',
+  },
   SIM_NOT_READY: { status: 504, message: 'The device was not connected with a session key when the run ended.' },
 } as const satisfies ErrorSection;

@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
 import { compactDecrypt, compactVerify, decodeProtectedHeader, errors as joseErrors } from 'jose';
+import { CLOCK_LEEWAY_SECONDS } from '../certs/clock.js';
 import { isValidDeviceId } from '../certs/identity.js';
 import { FleetkeyError } from '../errors/index.js';
 import { GRANT_ALG, GRANT_ENC, GRANT_VERSION, isConsumerId, keyThumbprint, keyWrapAlgFor, type GrantKind } from './grant.js';
@@ -16,6 +17,7 @@ import { assertKdcSigner, parseX5c, verifySignerChain } from './signer-chain.js'
  *   5. payload claims exactly as specified                                              GRANT_MALFORMED
  *   6. sub is the verifier's own id                                                     GRANT_SUBJECT_MISMATCH
  *   7. exp in the future                                                                GRANT_EXPIRED
+ *  7a. iat not beyond the clock leeway in the future (optional, additive)              GRANT_NOT_YET_VALID
  *   8. JWE shape: five segments, alg ECDH-ES+A256KW | RSA-OAEP-256, enc A256GCM, no zip GRANT_MALFORMED
  *  8a. JWE addressed to this key (alg for its type, kid = its thumbprint)               GRANT_WRONG_RECIPIENT
  *   9. JWE decrypts to 32 bytes                                                         GRANT_KEY_UNWRAP_FAILED
@@ -36,6 +38,12 @@ export interface VerifyGrantOptions {
   readonly expect: GrantKind;
   /** Milliseconds since the Unix epoch; defaults to Date.now(). */
   readonly now?: number;
+  /**
+   * Check 7a: a grant issued more than this many seconds in the verifier's future is refused (the KDC's
+   * clock or this one is wrong, and a key switched at its nbf would be used when consumers have dropped
+   * it). Default CLOCK_LEEWAY_SECONDS; Infinity skips the check.
+   */
+  readonly clockLeewaySeconds?: number;
 }
 
 export interface VerifiedGrant {
@@ -50,6 +58,13 @@ export interface VerifiedGrant {
   readonly iat: number;
   readonly nbf: number;
   readonly exp: number;
+}
+
+/** A refusal of check 7 or 7a: the grant verified up to there, so its `iat` is the KDC's and can name a clock offset. */
+export class GrantTimeError extends FleetkeyError {
+  constructor(code: 'GRANT_EXPIRED' | 'GRANT_NOT_YET_VALID', detail: string, readonly iat: number) {
+    super(code, detail);
+  }
 }
 
 const malformed = (detail: string, cause?: unknown): FleetkeyError => new FleetkeyError('GRANT_MALFORMED', detail, { cause });
@@ -124,6 +139,18 @@ async function unwrapKey(jwe: string, recipientKey: KeyObject): Promise<Buffer> 
   return Buffer.from(plaintext);
 }
 
+/** Checks 7 and 7a; the details name the clock, since a grant out of time usually means a wrong one. */
+function assertTimely(claims: Claims, nowMs: number, leewaySeconds: number): void {
+  const now = Math.floor(nowMs / 1000);
+  const clock = `this clock (${new Date(nowMs).toISOString()})`;
+  if (now >= claims.exp) {
+    throw new GrantTimeError('GRANT_EXPIRED', `exp ${claims.exp} passed by ${clock}; iat ${claims.iat} is ${now - claims.iat} s behind it: check this clock or the KDC's`, claims.iat);
+  }
+  if (claims.iat - now > leewaySeconds) {
+    throw new GrantTimeError('GRANT_NOT_YET_VALID', `iat ${claims.iat} is ${claims.iat - now} s ahead of ${clock}, beyond the ${leewaySeconds} s leeway: check this clock or the KDC's`, claims.iat);
+  }
+}
+
 /** Verifies a grant and unwraps its key; every refusal is a FleetkeyError with a GRANT_* code. */
 export async function verifyGrant(jws: string, opts: VerifyGrantOptions): Promise<VerifiedGrant> {
   const nowMs = opts.now ?? Date.now();
@@ -140,7 +167,7 @@ export async function verifyGrant(jws: string, opts: VerifyGrantOptions): Promis
   }
   const claims = parseClaims(payload, opts.expect);
   if (claims.sub !== opts.expectedSubject) throw new FleetkeyError('GRANT_SUBJECT_MISMATCH', `sub ${claims.sub}, expected ${opts.expectedSubject}`);
-  if (Math.floor(nowMs / 1000) >= claims.exp) throw new FleetkeyError('GRANT_EXPIRED', `exp ${claims.exp}`);
+  assertTimely(claims, nowMs, opts.clockLeewaySeconds ?? CLOCK_LEEWAY_SECONDS);
   const key = await unwrapKey(claims.jwe, opts.recipientKey);
   const { jwe: _jwe, ...rest } = claims;
   return { kind: opts.expect, ...rest, key };

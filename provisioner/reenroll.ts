@@ -1,5 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import { CERT_TIME_CODES, certTimeMessage, certTimeReason } from '../certs/clock.js';
 import { identityFromCertificate } from '../certs/identity.js';
 import type { IssuedCertificate } from '../certs/types.js';
 import { FleetkeyError } from '../errors/index.js';
@@ -24,6 +25,13 @@ export function trustedClientCertificate(socket: TLSSocket): X509Certificate {
   const peer = socket.getPeerCertificate?.();
   if (peer === undefined || peer === null || !peer.raw) throw new FleetkeyError('REENROLL_CERT_REQUIRED', 'no client certificate');
   if (socket.authorized !== true) {
+    // A certificate out of time by this clock says which clocks to check (certs/clock.ts): 403 with its own code.
+    const timeReason = certTimeReason(socket.authorizationError);
+    if (timeReason) {
+      const cert = new X509Certificate(peer.raw);
+      const validity = { notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) };
+      throw new FleetkeyError(CERT_TIME_CODES[timeReason], `client ${certTimeMessage(timeReason, "this provisioner's", Date.now(), validity)}`);
+    }
     throw new FleetkeyError('REENROLL_CERT_REQUIRED', `client certificate not trusted: ${String(socket.authorizationError)}`);
   }
   return new X509Certificate(peer.raw);

@@ -95,6 +95,7 @@ function summary(r: SimReport): string {
     `memory: ${r.memory.rssPerDeviceKb} KB RSS per device (${r.memory.baselineMb} → ${r.memory.readyMb} MB)`,
     `errors: ${errors}`,
     `ended in error: ${failed}`,
+    ...r.clock.notes.map((note) => `clock: ${note}`),
   ].join('\n');
 }
 
