@@ -1,8 +1,10 @@
 /**
- * The soak's consumer: `fleetkey tail --json --stats-every 1` (as bench:fleet runs it) with info logs,
- * so that the times it was granted an epoch key show when it was back after a broker restart
- * (it asks the KDC again on every reconnect).
+ * The soak's consumer: `fleetkey tail --json --stats-every 1` (as bench:fleet runs it), with a
+ * persistent session unless a clean one is asked for (`--state`: the broker queues QoS 1 telemetry
+ * while it is away), and with info logs: the times it was granted an epoch key show when it was back
+ * after a broker restart (it asks the KDC again on every reconnect).
  */
+import { join } from 'node:path';
 import { CLI, firstLine, json, type Child, type ConsumerStats } from '../fleet/children.js';
 import type { LogTally } from './services.js';
 
@@ -12,7 +14,7 @@ export interface SoakConsumer extends Child {
   readonly granted: number[];
 }
 
-export async function startSoakConsumer(dir: string, brokerUrl: string, logs: LogTally): Promise<SoakConsumer> {
+export async function startSoakConsumer(dir: string, brokerUrl: string, persistent: boolean, logs: LogTally): Promise<SoakConsumer> {
   const samples: ConsumerStats[] = [];
   const granted: number[] = [];
   const warnings = logs.watch('consumer');
@@ -22,7 +24,8 @@ export async function startSoakConsumer(dir: string, brokerUrl: string, logs: Lo
     if (stream === 'err' && s?.event === 'epoch-granted') granted.push(Date.now());
     if (stream === 'err') warnings(line, stream);
   };
-  const args = [CLI, 'tail', '--dir', dir, '--broker', brokerUrl, '--json', '--stats-every', '1', '--log-level', 'info'];
+  const session = persistent ? ['--state', join(dir, '..', 'consumer.state')] : [];
+  const args = [CLI, 'tail', '--dir', dir, '--broker', brokerUrl, ...session, '--json', '--stats-every', '1', '--log-level', 'info'];
   const { child } = await firstLine('consumer', args, (l) => (json(l)?.opened !== undefined ? true : undefined), keep);
   return { ...child, samples, granted };
 }

@@ -18,6 +18,7 @@ export interface SoakFigures {
   readonly devices: number;
   readonly sims: number;
   readonly rate: number;
+  readonly consumer: 'persistent' | 'clean';
   readonly seconds: { readonly planned: number; readonly telemetry: number; readonly setup: number; readonly ramp: number };
   readonly machine: { readonly cores: number; readonly load1Start: number; readonly load1End: number };
   readonly restart: { readonly signal: 'SIGKILL' | 'none'; readonly brokers: readonly string[]; readonly downSeconds: number; readonly readySeconds: number };
@@ -70,6 +71,7 @@ export function printTable(f: SoakFigures): void {
   const s = (v: number | null) => (v === null ? '-' : `${v} s`);
   console.log('');
   row(`soak (${f.variant}): devices / simulators / rate`, `${f.devices} / ${f.sims} / ${f.rate} msg/s each, QoS 1`);
+  row('consumer session', f.consumer);
   row('telemetry seconds (planned / run); ramp to all keyed', `${f.seconds.planned} / ${f.seconds.telemetry}; ${f.seconds.ramp} s`);
   row('machine: cores, load1 at start / end', `${f.machine.cores}, ${f.machine.load1Start} / ${f.machine.load1End}`);
   row(`restart: ${f.restart.signal} ${f.restart.brokers.join(' + ')}; killed -> listening / ready`, `${f.restart.downSeconds} s / ${f.restart.readySeconds} s`);

@@ -15,6 +15,8 @@ export interface SoakOptions {
   readonly restartAt: number;
   /** Which brokers are restarted; `all` makes the whole fleet reconnect; `none` is a control run (the rotation alone). */
   readonly restart: 'all' | 'a' | 'b' | 'none';
+  /** `persistent`: `fleetkey tail --state` (the broker queues QoS 1 telemetry while it is away); `clean`: a clean session. */
+  readonly consumer: 'persistent' | 'clean';
   /** Seconds the run may go on past its end while devices are still away or the rotation is unacked. */
   readonly grace: number;
   /** TLS handshakes in flight per simulator. */
@@ -23,7 +25,7 @@ export interface SoakOptions {
   readonly json: boolean;
 }
 
-const USAGE = 'usage: soak [--quick] [--cluster] [--devices N] [--minutes M | --seconds S] [--rate R] [--sims N] [--restart-at S] [--restart all|a|b|none] [--grace S] [--connect-concurrency N] [--json]';
+const USAGE = 'usage: soak [--quick] [--cluster] [--devices N] [--minutes M | --seconds S] [--rate R] [--sims N] [--restart-at S] [--restart all|a|b|none] [--grace S] [--consumer persistent|clean] [--connect-concurrency N] [--json]';
 
 /**
  * The soak's command line. Defaults are the issue's full run (10,000 devices, 10 minutes, 1 msg/s);
@@ -43,6 +45,7 @@ export function parseSoakOptions(argv: readonly string[]): Readonly<SoakOptions>
       'restart-at': { type: 'string' },
       restart: { type: 'string', default: 'all' },
       grace: { type: 'string' },
+      consumer: { type: 'string', default: 'persistent' },
       'connect-concurrency': { type: 'string', default: '64' },
       json: { type: 'boolean', default: false },
     },
@@ -56,6 +59,7 @@ export function parseSoakOptions(argv: readonly string[]): Readonly<SoakOptions>
     devices, seconds, rate: Number(values.rate), cluster: values.cluster, sims,
     restartAt: Number(values['restart-at'] ?? Math.min(60, Math.round(seconds / 4))),
     restart: values.restart as SoakOptions['restart'],
+    consumer: values.consumer as SoakOptions['consumer'],
     grace: Number(values.grace ?? (values.quick ? 20 : 120)),
     connectConcurrency: Number(values['connect-concurrency']),
     json: values.json,
@@ -66,6 +70,7 @@ export function parseSoakOptions(argv: readonly string[]): Readonly<SoakOptions>
     !(opts.rate > 0) && '--rate must be positive',
     !(Number.isInteger(opts.sims) && opts.sims >= 1 && opts.sims % perSim === 0) && `--sims must be a positive integer${opts.cluster ? ', even with --cluster' : ''}`,
     !(opts.restartAt >= 1 && opts.restartAt < opts.seconds) && '--restart-at must be within the telemetry seconds',
+    !['persistent', 'clean'].includes(opts.consumer) && '--consumer is persistent or clean',
     !(opts.grace >= 0) && '--grace must be 0 or more seconds',
     !['all', 'a', 'b', 'none'].includes(opts.restart) && '--restart is all, a, b or none',
     (opts.restart === 'a' || opts.restart === 'b') && !opts.cluster && '--restart a|b needs --cluster',

@@ -30,7 +30,7 @@ export async function runSoak(opts: Readonly<SoakOptions>, say: (line: string) =
     const { brokers } = services;
     const watches = brokers.map(watchBroker);
     stops.push(() => watches.forEach((w) => w.stop()));
-    const consumer = await startSoakConsumer(setup.dir, services.consumerBroker.url, logs);
+    const consumer = await startSoakConsumer(setup.dir, services.consumerBroker.url, opts.consumer === 'persistent', logs);
     stops.push(() => consumer.stop());
     await sleep(1000);
     const idleKb = watches.map((w) => w.rssKb());
@@ -109,7 +109,7 @@ export async function runSoak(opts: Readonly<SoakOptions>, say: (line: string) =
     const figures = {
       bench: 'soak' as const,
       variant: opts.cluster ? 'cluster' as const : 'embedded' as const,
-      devices: opts.devices, sims: opts.sims, rate: opts.rate,
+      devices: opts.devices, sims: opts.sims, rate: opts.rate, consumer: opts.consumer,
       seconds: { planned: opts.seconds, telemetry: round(telemetryS), setup: round(setup.seconds), ramp: round(rampS) },
       machine: { cores: machineLoad().cores, load1Start, load1End: machineLoad().load1 },
       restart: {
