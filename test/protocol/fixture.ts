@@ -17,7 +17,7 @@ export interface ProtocolFleet {
   party(role: 'device', id: string, type?: KeyType): Party;
   party(role: ServiceRole, name: string, type?: KeyType): Party;
   /** A device grant for `device` with sensible defaults. */
-  deviceGrant(device: Party, opts?: Partial<{ epoch: number; grant: number; key: Buffer; req: string; nbf: number; exp: number; signer: GrantSigner }>): Promise<string>;
+  deviceGrant(device: Party, opts?: Partial<{ epoch: number; grant: number; key: Buffer; req: string; iat: number; nbf: number; exp: number; signer: GrantSigner }>): Promise<string>;
   epochGrant(consumer: Party, opts?: Partial<{ epoch: number; secret: Buffer; req: string; nbf: number; exp: number }>): Promise<string>;
   verifyAs(party: Party, jws: string, now?: number): Promise<VerifiedGrant>;
   /** Signs any payload/header with the KDC key (to craft grants only a KDC bug or key theft could make). */
@@ -65,7 +65,7 @@ export function protocolFleet(): ProtocolFleet {
         grant: opts.grant ?? 1,
         key: opts.key ?? randomBytes(32),
         req: opts.req,
-        iat: times.iat,
+        iat: opts.iat ?? times.iat,
         nbf: opts.nbf ?? times.nbf,
         exp: opts.exp ?? times.exp,
       });

@@ -2,6 +2,7 @@ import t from 'tap';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
 import { createFleetCa } from '../../certs/ca.js';
+import { CLOCK_LEEWAY_SECONDS } from '../../certs/clock.js';
 import { issueLeaf, issueServiceCertificate } from '../../certs/issue.js';
 import { serviceUri } from '../../certs/identity.js';
 import { generateDeviceKey } from '../../certs/keys.js';
@@ -48,6 +49,12 @@ t.test('ok/ the payload has exactly the documented members, in order', async (t)
   const header = JSON.parse(Buffer.from(epoch.split('.')[0]!, 'base64url').toString());
   t.same(Object.keys(header), ['alg', 'x5c']);
   t.same(header.x5c, fleet.signer.x5c.map((d) => d.toString('base64')));
+});
+
+t.test('ok/ a grant issued up to the clock leeway in this clock\'s future is accepted (check 7a)', async (t) => {
+  const iat = fleet.times.iat + CLOCK_LEEWAY_SECONDS;
+  const v = await fleet.verifyAs(device, await fleet.deviceGrant(device, { iat, nbf: iat, exp: iat + 600 }));
+  t.equal(v.iat, iat);
 });
 
 t.test('ok/ epoch grants unwrap to S_e; x5c may end with the fleet root itself', async (t) => {
@@ -157,6 +164,10 @@ const cases: Case[] = [
       const later = issueServiceCertificate(fleet.ca, { role: 'kdc', name: 'later', publicKey: keys.publicKey, now: new Date(fleet.now + 86_400_000) });
       return signedBy([b64(later.der), issuingB64], keys.privateKey);
     },
+  },
+  {
+    name: 'issued beyond the clock leeway in this clock\'s future (check 7a)', code: 'GRANT_NOT_YET_VALID',
+    jws: async () => fleet.deviceGrant(device, { iat: fleet.times.iat + CLOCK_LEEWAY_SECONDS + 1, nbf: fleet.times.iat + CLOCK_LEEWAY_SECONDS + 1, exp: fleet.times.iat + 3600 }),
   },
   { name: 'fleet root not yet valid', code: 'GRANT_SIGNER_UNTRUSTED', jws: async () => fleet.deviceGrant(device), now: fleet.now - 86_400_000 },
   {
