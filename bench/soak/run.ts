@@ -42,7 +42,7 @@ export async function runSoak(opts: Readonly<SoakOptions>, say: (line: string) =
     stops.push(async () => void (await Promise.all(sims.map((s) => s.child.stop()))));
     const rampFrom = performance.now();
     say(`${opts.devices} devices connecting over ${opts.sims} simulator process(es)…`);
-    await withDeadline(Promise.all(sims.map((s) => s.ready)), Math.max(180, opts.devices / 10) * 1000, () => `not every device keyed: ${JSON.stringify(sims.map((s) => s.latest()?.keyed))}`);
+    await withDeadline(Promise.all(sims.map((s) => s.ready)), Math.max(300, opts.devices / 5) * 1000, () => `not every device keyed: ${JSON.stringify(sims.map((s) => s.latest()?.keyed))}`);
     const rampS = (performance.now() - rampFrom) / 1000;
     const connectedKb = watches.map((w) => w.rssKb());
     for (const s of sims) s.open();
