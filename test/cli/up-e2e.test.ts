@@ -74,11 +74,19 @@ t.test('up, enroll by hand with openssl and curl, publish with mosquitto_pub, re
     '--cert', join(work, 'dev-chain.pem'), '--key', key, '-t', 'devices/dev-e2e/telemetry', '-m', '{"t":21.6}', '-q', '1',
   ]);
   t.equal(again.code, 0, 'the device connects again after the restart');
+  const retried = execFileSync('curl', [
+    '-sS', '--fail-with-body', '--cacert', second.endpoints.caBundle, '-u', `dev-e2e:${token}`,
+    '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csr}.b64`, `${second.endpoints.provisioner}/.well-known/est/simpleenroll`,
+  ]);
+  t.equal(retried.toString('latin1'), answer.toString('latin1'), 'the same token and key after the restart (a lost answer retried): the same certificate');
+  const otherCsr = join(work, 'other.csr');
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'other.key'), '-subj', '/CN=dev-e2e', '-outform', 'DER', '-out', otherCsr], { stdio: 'ignore' });
+  writeFileSync(`${otherCsr}.b64`, readFileSync(otherCsr).toString('base64'));
   const reused = execFileSync('curl', [
     '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', second.endpoints.caBundle, '-u', `dev-e2e:${token}`,
-    '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csr}.b64`, `${second.endpoints.provisioner}/.well-known/est/simpleenroll`,
+    '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${otherCsr}.b64`, `${second.endpoints.provisioner}/.well-known/est/simpleenroll`,
   ], { encoding: 'utf8' });
-  t.equal(reused, '401', 'the used token stays used across the restart');
+  t.equal(reused, '401', 'the used token stays used for any other key across the restart');
   second.child.kill('SIGTERM');
   t.equal((await exited(second.child)).code, 0);
 });
