@@ -28,6 +28,8 @@ export interface SoakFigures {
   readonly brokers: readonly BrokerFigures[];
   readonly messages: {
     readonly sent: number; readonly opened: number; readonly lost: number; readonly duplicates: number; readonly undecryptable: number;
+    /** Sent (simulators' last progress line, up to 1 s old) and opened (consumer's last stats line) when the brokers were killed. */
+    readonly atKill: { readonly sent: number; readonly opened: number };
     readonly replay: number; readonly staleEpoch: number; readonly republished: number; readonly late: number; readonly dropped: number; readonly skipped: number;
   };
   readonly simFailed: Record<string, number>;
@@ -89,6 +91,7 @@ export function printTable(f: SoakFigures): void {
   }
   const m = f.messages;
   row('messages sent / opened / lost', `${m.sent} / ${m.opened} / ${m.lost}`);
+  row('  of those, sent / opened by the time of the kill (1 s lines)', `${m.atKill.sent} / ${m.atKill.opened}`);
   row('  duplicates / undecryptable / replay / stale epoch', `${m.duplicates} / ${m.undecryptable} / ${m.replay} / ${m.staleEpoch}`);
   row('  republished / readings skipped offline / late (sim overload)', `${m.republished} / ${m.skipped} / ${m.late}`);
   row('device errors met (transient included)', f.simErrors);

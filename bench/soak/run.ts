@@ -52,6 +52,7 @@ export async function runSoak(opts: Readonly<SoakOptions>, say: (line: string) =
     await sleep(opts.restartAt * 1000);
     const restarted = brokers.filter((_, i) => opts.restart === 'all' || (opts.restart === 'a' && i === 0) || (opts.restart === 'b' && i === 1));
     const killedAt = Date.now();
+    const atKill = { sent: sims.reduce((n, s) => n + (s.latest()?.sent ?? 0), 0), opened: consumer.samples.at(-1)?.opened ?? 0 };
     await Promise.all(restarted.map((b) => b.kill()));
     if (restarted.length > 0) say(`SIGKILLed ${restarted.map((b) => b.name).join(' + ')}; starting again…`);
     const back = await Promise.all(restarted.map((b) => b.start()));
@@ -134,7 +135,7 @@ export async function runSoak(opts: Readonly<SoakOptions>, say: (line: string) =
       },
       brokers: brokerFigures,
       messages: {
-        sent, opened, lost: sent - opened,
+        sent, opened, lost: sent - opened, atKill,
         duplicates: last?.duplicate ?? 0, undecryptable: last?.undecryptable ?? 0, replay: last?.replay ?? 0, staleEpoch: last?.stale ?? 0,
         republished: results.reduce((n, r) => n + r.report.messages.republished, 0),
         late: results.reduce((n, r) => n + r.report.messages.late, 0),
