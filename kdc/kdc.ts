@@ -14,6 +14,7 @@ import { GrantPool } from './grant-pool.js';
 import { missedRotationRequest } from './missed-requests.js';
 import { EpochHighWater } from './high-water.js';
 import { createKdcMetrics, type KdcMetrics } from './metrics.js';
+import { untilBrokerAnswers } from './broker-wait.js';
 import { connectKdc, parsePresence } from './mqtt.js';
 import { resolveKdcOptions, type KdcOptionsInput } from './options.js';
 import { Presence } from './presence.js';
@@ -150,7 +151,7 @@ async function start(ctx: KdcContext, link: { client?: MqttClient; epochMissing?
   for (const timer of timers) timer.unref();
   cleanup.push(() => timers.forEach((timer) => clearInterval(timer)));
 
-  const { client, refused } = await connectKdc(opts.broker, clientId, route);
+  const { client, refused } = await untilBrokerAnswers(log, opts.broker.url, () => connectKdc(opts.broker, clientId, route), () => ctx.metrics.brokerConnectRetries.inc());
   link.client = client;
   connected();
   cleanup.push(() => client.endAsync().catch(() => undefined));

@@ -16,6 +16,8 @@ export interface KdcMetrics {
   readonly rotationRetries: Counter;
   /** Times the store's current epoch was found behind the KDC's high-water mark (the store lost writes). */
   readonly storeBehind: Counter;
+  /** Connects to the broker at start that failed and were tried again (kdc/broker-wait.ts). */
+  readonly brokerConnectRetries: Counter;
   readonly epoch: Gauge;
   readonly connectedDevices: Gauge;
 }
@@ -34,6 +36,7 @@ export function createKdcMetrics(registry: Registry = new Registry()): KdcMetric
     }),
     rotationRetries: new Counter({ name: 'fleetkey_kdc_rotation_retries_total', help: 'Rotation steps retried after the store was unavailable', registers }),
     storeBehind: new Counter({ name: 'fleetkey_kdc_epoch_store_behind_total', help: 'The store\'s epoch was found behind the KDC\'s high-water mark (lost writes)', registers }),
+    brokerConnectRetries: new Counter({ name: 'fleetkey_kdc_broker_connect_retries_total', help: 'Broker connects at start that failed and were tried again', registers }),
     epoch: new Gauge({ name: 'fleetkey_kdc_epoch', help: 'The current epoch', registers }),
     connectedDevices: new Gauge({ name: 'fleetkey_kdc_connected_devices', help: 'Devices the KDC counts as connected', registers }),
   };

@@ -28,7 +28,8 @@ export function parsePresence(topic: string, payload: Buffer): { node: string; c
  * Connects the KDC to the broker over mutual TLS as `clientId`, with a persistent session (clean
  * false): requests and acks published while the KDC restarts are queued by the broker and delivered
  * when it is back. `onMessage` is attached before CONNECT, so nothing queued is missed.
- * Resolves once subscribed; KDC_BROKER_UNAVAILABLE if the broker refuses or cannot be reached.
+ * Resolves once subscribed; KDC_BROKER_UNAVAILABLE (the failure as its cause) if the broker refuses
+ * or cannot be reached: kdc/broker-wait.ts tells the two apart.
  */
 export async function connectKdc(
   broker: KdcBroker, clientId: string, onMessage: (topic: string, payload: Buffer) => void,
