@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { RevocationCache } from '../store/revocation-cache.js';
 import { bindClientId } from '../protocol/principal.js';
 import { mayPublish, maySubscribe } from './acl.js';
+import { isRepeat } from './delivery-dedupe.js';
 import { peerIdentity } from './identity.js';
 import type { BrokerMetrics } from './metrics.js';
 import { subjectOf, type SessionRegistry } from './sessions.js';
@@ -121,7 +122,8 @@ export function securityHooks(ctx: HookContext): Pick<AedesOptions, 'preConnect'
       done(null, null);
     },
 
-    authorizeForward(_client, packet) {
+    authorizeForward(client, packet) {
+      if (isRepeat(client, packet)) return null;
       ctx.metrics.messagesOut.inc();
       return packet;
     },

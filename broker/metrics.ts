@@ -23,6 +23,11 @@ export function createBrokerMetrics() {
     }),
     messagesIn: new Counter({ name: 'fleetkey_broker_messages_in_total', help: 'PUBLISH packets accepted from clients', registers: [registry] }),
     messagesOut: new Counter({ name: 'fleetkey_broker_messages_out_total', help: 'PUBLISH packets delivered to clients', registers: [registry] }),
+    queueMisses: new Counter({
+      name: 'fleetkey_broker_session_queue_misses_total',
+      help: "QoS 1 messages sent to a persistent session that its queue no longer held (a duplicate of a message just sent from the queue, or one queued before its subscription); sent, not dropped",
+      registers: [registry],
+    }),
     kicks: new Counter({
       name: 'fleetkey_broker_kicks_total',
       help: 'Sessions closed by the broker, by reason',

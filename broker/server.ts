@@ -7,6 +7,8 @@ import { registerStoreHealthMetrics } from '../store/health-metrics.js';
 import { RevocationCache } from '../store/revocation-cache.js';
 import { confirmConnectUse } from '../store/succession.js';
 import { connectAdmission } from './admission.js';
+import { dedupeByRepeatOnly } from './delivery-dedupe.js';
+import { sendWithoutQueueEntry } from './session-queue.js';
 import { answerCensus } from './census.js';
 import { securityHooks } from './hooks.js';
 import { createBrokerMetrics, loadMetrics, revocationMetrics, type BrokerMetrics } from './metrics.js';
@@ -64,12 +66,14 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
       confirmFirstUse: (deviceId, serial) => confirmConnectUse(opts.store, deviceId, serial, revocations.isRevoked, `device:${deviceId}`),
     }),
   });
+  sendWithoutQueueEntry((aedes as unknown as { persistence: unknown }).persistence, () => metrics.queueMisses.inc());
   aedes.on('clientReady', (client) => {
     metrics.connects.inc();
     metrics.connected.set(sessions.size);
     log.info({ event: 'connect', clientId: client.id }, 'client connected');
   });
   aedes.on('clientDisconnect', (client) => log.info({ event: 'disconnect', clientId: client.id }, 'client disconnected'));
+  aedes.on('clientError', (client, err) => log.info({ event: 'client-error', clientId: client.id, error: err.message }, 'client connection ended by an error'));
   // A persistence failure aedes cannot pin on one client; with no listener it would end the process.
   (aedes as unknown as EventEmitter).on('error', (err: Error) => log.error({ event: 'broker-error', err }, 'aedes reported an error'));
   const stopCensus = answerCensus(aedes, sessions, log);
@@ -136,6 +140,7 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
     coalesceWrites(socket);
     const client = aedes.handle(socket);
     limitPacketSize(client);
+    dedupeByRepeatOnly(client);
     limiter.install(client);
     socket.on('close', endSession);
   });
