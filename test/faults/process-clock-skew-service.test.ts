@@ -1,13 +1,11 @@
 import t from 'tap';
-import { runCli } from '../helpers/spawn-ts.js';
 import { devicesOn, openedFor, rotate, runSim, skewed, startConsumer, startUp, tokensFiles, type UpProcess } from './clock-skew.js';
 import { until } from './store-services-process.js';
 
 // The services' clock off (`fleetkey up` under libfaketime, its fleet made at that time), devices and
 // the consumer at the right time. 2 minutes either way is within the clock leeway (5 min, the
 // certificates' backdating): devices enroll, connect, get keys, follow a rotation, and every message
-// is opened. 10 minutes ahead, the fleet's brand-new certificates are not valid yet for anyone else:
-// the device refuses the provisioner's and its report says which clock to check.
+// is opened. (10 minutes ahead: process-clock-skew-service-far.test.ts.)
 
 const N = 3;
 
@@ -45,16 +43,4 @@ t.test('services 2 minutes behind or ahead: enrolled, connected, keyed, rotation
     t.equal(openedFor(opened, 's-'), report.messages.sent, `services ${offset}: sent = opened (${report.messages.sent})`);
     t.match(consumer.stats(), { undecryptable: 0, stale: 0, replay: 0 }, `services ${offset}: the consumer refused nothing`);
   }
-});
-
-t.test('services 10 minutes ahead: the device refuses the provisioner\'s certificate and names the clock; nothing enrolled', async (t) => {
-  const up = await startUp(t, { env: skewed('+10m') });
-  // The operator registers the devices on the services' host, with its clock.
-  const { code, report } = await (await fleetOn(t, up, 'f-', ['--duration', '1', '--ready-timeout', '10'], skewed('+10m'))).done;
-  t.equal(code, 1, 'sim exits 1');
-  t.same(report.failed, { CERT_NOT_YET_VALID: N }, 'every device ended with CERT_NOT_YET_VALID');
-  t.match(report.stages, { enrolled: 0, connected: 0, keyed: 0 }, 'nothing enrolled, nothing connected');
-  t.match(report.clock.notes.join('\n'), /the provisioner's certificate is not valid yet by this device's clock: check this device's clock \(or the issuer's\)/, 'the report names the clock');
-  const shown = await runCli(t, ['devices', 'show', 'f-dev0', '--dir', up.dir, '--json'], skewed('+10m'));
-  t.match(JSON.parse(shown.stdout), { status: 'registered' }, 'the device is still only registered (its token unused)');
 });
