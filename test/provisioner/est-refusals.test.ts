@@ -90,7 +90,7 @@ t.test('fail/ EST refusals', async (t) => {
     { name: 'reenroll without a certificate', path: 'simplereenroll', opts: reenrollWith(undefined), status: 401, code: 'REENROLL_CERT_REQUIRED' },
     { name: 'reenroll with Basic credentials only', path: 'simplereenroll', opts: enrollAs('fresh', tokens.get('fresh')!), status: 401, code: 'REENROLL_CERT_REQUIRED' },
     { name: 'reenroll with a foreign CA\'s CN=active', path: 'simplereenroll', opts: reenrollWith(foreign), status: 401, code: 'REENROLL_CERT_REQUIRED' },
-    { name: 'reenroll with an expired certificate', path: 'simplereenroll', opts: reenrollWith(expiredCert), status: 401, code: 'REENROLL_CERT_REQUIRED' },
+    { name: 'reenroll with an expired certificate', path: 'simplereenroll', opts: reenrollWith(expiredCert), status: 403, code: 'CERT_HAS_EXPIRED' },
     { name: 'reenroll with a service certificate', path: 'simplereenroll', opts: reenrollWith(kdc), status: 403, code: 'REENROLL_REFUSED' },
     { name: 'reenroll with a certificate the store never recorded', path: 'simplereenroll', opts: reenrollWith(unrecorded), status: 403, code: 'REENROLL_REFUSED', audited: 'active' },
     { name: 'reenroll with a superseded certificate', path: 'simplereenroll', opts: reenrollWith(movedOld, 'moved'), status: 403, code: 'REENROLL_REFUSED', audited: 'moved' },
