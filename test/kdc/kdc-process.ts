@@ -12,7 +12,8 @@ export interface KdcProcess {
   next(name: string, ms?: number): Promise<Record<string, unknown>>;
 }
 
-export async function startKdcProcess(t: Test, args: string[]): Promise<KdcProcess> {
+/** Resolves once the KDC announced it started, or with `until`, once it logged that event (e.g. `broker-waiting`). */
+export async function startKdcProcess(t: Test, args: string[], until?: string): Promise<KdcProcess> {
   const child = spawnTs(t, 'cli/main.ts', ['kdc', '--json', '--log-level', 'info', '--metrics-port', '-1', ...args]);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -32,7 +33,7 @@ export async function startKdcProcess(t: Test, args: string[]): Promise<KdcProce
     }
   });
   const started = new Promise<void>((resolve, reject) => {
-    onLine(child, (text) => text.includes('"service":"kdc"') && resolve());
+    onLine(child, (text) => (until === undefined ? text.includes('"service":"kdc"') : lines.some((l) => l.event === until)) && resolve());
     child.once('exit', (code) => reject(new Error(`kdc exited ${code}: ${stderr}${lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`)));
   });
   await started;
