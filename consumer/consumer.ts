@@ -1,6 +1,8 @@
 import { createPrivateKey } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
 import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
+import { brokerNotReachedYet } from '../kdc/broker-wait.js';
 import { ConsumerKeyring } from '../protocol/consumer-keyring.js';
 import type { EnvelopeHeader } from '../protocol/envelope.js';
 import { verifyGrant } from '../protocol/grant-verify.js';
@@ -63,6 +65,10 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   let lastRequest = 0;
   let askTimer: NodeJS.Timeout | undefined;
   let firstGrant: (() => void) | undefined;
+  // Until the first grant, envelopes are held without a deadline (a persistent session's queue arrives
+  // before it, behind which the grant waits) and no new request replaces the one being answered.
+  let started = false;
+  let lastDelivery = opts.clock();
   let grants = Promise.resolve();
 
   const client = connect(opts);
@@ -111,7 +117,7 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
 
   const classify = (deviceId: string, envelope: Buffer, mayHold: boolean): void => {
     const now = opts.clock();
-    counts.undecryptable += held.expire(now);
+    if (started) counts.undecryptable += held.expire(now);
     const result = keyring.open(deviceId, envelope, now);
     switch (result.kind) {
       case 'opened':
@@ -128,7 +134,7 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
       case 'stale-epoch': counts.stale++; return;
       case 'undecryptable':
         if (result.reason === 'no-epoch-key' && mayHold && held.add(deviceId, envelope, now)) {
-          askSoon();
+          if (started) askSoon();
           return;
         }
         counts.undecryptable++;
@@ -136,6 +142,7 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   };
 
   client.on('message', (topic, payload) => {
+    lastDelivery = opts.clock();
     const parsed = parseTopic(topic);
     if (parsed?.kind === 'telemetry') classify(parsed.owner, payload, true);
     else if (parsed?.kind === 'rekey' && parsed.scope === 'service' && parsed.owner === opts.clientId) {
@@ -144,15 +151,17 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   });
 
   try {
-    await connected(client);
+    await connected(client, log);
     await subscribe(client, serviceTopics.rekey(opts.clientId), 1);
     const granted = new Promise<void>((resolve) => (firstGrant = resolve));
     request();
-    await withTimeout(granted, opts.grantTimeoutMs);
+    await untilGranted(granted, opts.grantTimeoutMs, () => opts.clock() - lastDelivery);
     firstGrant = undefined;
+    started = true;
     await subscribe(client, filters.allTelemetry, opts.qos);
   } catch (err) {
     await client.endAsync(true).catch(() => undefined);
+    state?.close();
     throw err;
   }
   // After a reconnect the KDC no longer pushes to this client (it left): ask again.
@@ -160,11 +169,12 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   log.info({ event: 'consumer-started', persistent: state !== undefined, held: held.size, epochs: keyring.epochs().map((e) => e.epoch) }, 'consumer opening telemetry');
   return {
     clientId: opts.clientId,
-    stats: () => ({ ...counts, undecryptable: (counts.undecryptable += held.expire(opts.clock())), held: held.size, grantsRefused: { ...refused }, epochs: keyring.epochs().map((e) => e.epoch) }),
+    stats: () => ({ ...counts, undecryptable: started ? (counts.undecryptable += held.expire(opts.clock())) : counts.undecryptable, held: held.size, grantsRefused: { ...refused }, epochs: keyring.epochs().map((e) => e.epoch) }),
     async close() {
       clearTimeout(askTimer);
       await client.endAsync().catch(() => undefined);
       await grants;
+      state?.close();
     },
   };
 }
@@ -176,17 +186,41 @@ function connect(opts: Readonly<ConsumerOptions>): MqttClient {
   });
 }
 
-function connected(client: MqttClient): Promise<void> {
+/**
+ * Resolves at the first CONNACK. While the broker cannot be reached (down, paused, busy: the same
+ * cases as the KDC's, kdc/broker-wait.ts) MQTT.js tries again every second and this waits, logging
+ * `broker-waiting` (then every 30 s) and `broker-reached`; a refusal for good rejects.
+ */
+function connected(client: MqttClient, log: Logger): Promise<void> {
+  const started = Date.now();
+  let failures = 0;
+  let loggedAt = 0;
   return new Promise((resolve, reject) => {
-    const fail = (err: Error) => reject(new FleetkeyError('KDC_BROKER_UNAVAILABLE', err.message, { cause: err }));
+    const fail = (err: Error) => {
+      const refusal = new FleetkeyError('KDC_BROKER_UNAVAILABLE', err.message, { cause: err });
+      if (!brokerNotReachedYet(refusal)) {
+        stop();
+        reject(refusal);
+        return;
+      }
+      failures++;
+      if (loggedAt === 0 || Date.now() - loggedAt >= 30_000) {
+        loggedAt = Date.now();
+        log.warn({ event: 'broker-waiting', attempt: failures, waitedMs: Date.now() - started, error: err.message }, 'waiting for the broker');
+      }
+    };
     const closed = () => fail(new Error('connection closed before CONNACK'));
-    client.once('error', fail);
-    client.once('close', closed);
-    client.once('connect', () => {
+    // Only our own listeners: MQTT.js reconnects from a 'close' listener of its own.
+    const stop = () => {
       client.removeListener('error', fail);
-      // Only our own listener: MQTT.js reconnects from a 'close' listener of its own.
       client.removeListener('close', closed);
       client.on('error', () => undefined);
+    };
+    client.on('error', fail);
+    client.on('close', closed);
+    client.once('connect', () => {
+      stop();
+      if (failures > 0) log.info({ event: 'broker-reached', attempts: failures + 1, waitedMs: Date.now() - started }, 'broker reached');
       resolve();
     });
   });
@@ -197,10 +231,17 @@ async function subscribe(client: MqttClient, filter: string, qos: 0 | 1): Promis
   if (!granted || granted.qos === 128) throw new FleetkeyError('KDC_BROKER_UNAVAILABLE', `subscription to ${filter} refused`);
 }
 
-function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+/**
+ * Waits for the first grant while the broker delivers something at least every `ms`: a persistent
+ * session's backlog arrives first and the grant is queued behind it. CONSUMER_NO_EPOCH_GRANT after
+ * `ms` of silence.
+ */
+function untilGranted(granted: Promise<void>, ms: number, quietMs: () => number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FleetkeyError('CONSUMER_NO_EPOCH_GRANT', `none within ${ms} ms`)), ms);
+    timer = setInterval(() => {
+      if (quietMs() >= ms) reject(new FleetkeyError('CONSUMER_NO_EPOCH_GRANT', `none within ${ms} ms of the last message`));
+    }, Math.max(10, Math.min(ms, 1000)));
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([granted, timeout]).finally(() => clearInterval(timer));
 }

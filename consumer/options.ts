@@ -18,7 +18,7 @@ export interface ConsumerOptions {
   readonly graceSeconds: number;
   /** Seqs per replay window. Default 128. */
   readonly windowSize: number;
-  /** How long start() waits for the first epoch grant, ms. Default 10000. */
+  /** How long start() waits for the first epoch grant with nothing delivered meanwhile (a backlog comes first), ms. Default 10000. */
   readonly grantTimeoutMs: number;
   /** Envelopes of an epoch not yet granted are held this long (ms) while a grant is asked for. Default 5000. */
   readonly holdMs: number;

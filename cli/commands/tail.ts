@@ -78,6 +78,8 @@ export function registerTail(program: Command): void {
       await done;
       timers.forEach(clearTimeout);
       await consumer.close();
+      // Without --json the counts at exit go to stderr: stdout stays one line per message.
       if (opts.json) process.stdout.write(`${statsLine(consumer.stats())}\n`);
+      else process.stderr.write(`tail: stats ${statsLine(consumer.stats())}\n`);
     }));
 }
