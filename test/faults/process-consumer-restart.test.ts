@@ -21,7 +21,7 @@ t.test('tail --state SIGKILLed mid-stream and restarted: sent = opened, 0 lost, 
   const redis = await startRedis(t);
   const dir = join(tempDir(t), 'data');
   t.equal((await exited(spawnTs(t, 'cli/main.ts', ['init', '--dir', dir, '--dns', 'localhost', '--ip', '127.0.0.1']))).code, 0, 'fleetkey init');
-  const broker = startService(t, ['broker', '--port', '0', '--metrics-port', '-1', '--dir', dir, '--store', redis.url, '--log-level', 'info']);
+  const broker = startService(t, ['broker', '--port', '0', '--metrics-port', '-1', '--dir', dir, '--store', redis.url, '--log-level', 'warn']);
   const url = String((await broker.started).mqtts);
   const store = await openStore(redis.url, { prefix: 'fleetkey:', identity: join(dir, IDENTITY_FILE) });
   t.teardown(() => store.close());
@@ -35,13 +35,17 @@ t.test('tail --state SIGKILLed mid-stream and restarted: sent = opened, 0 lost, 
       const m = /^\S+ (\S+) e(\d+)\/g(\d+) #(\d+) /.exec(line);
       if (m) opened.push(`${m[1]}/${m[2]}/${m[3]}/${m[4]}`);
     });
+    let stderr = '';
     await new Promise<void>((resolve, reject) => {
-      child.stderr.on('data', (c: Buffer) => c.toString().includes('tail: ') && resolve());
-      child.once('exit', (code) => reject(new Error(`tail exited ${code}`)));
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes('tail: ')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`tail exited ${code}: ${stderr.slice(-3000)}`)));
     });
-    return child;
+    return { child, stderr: () => stderr };
   };
-  const first = await tail();
+  const { child: first } = await tail();
 
   const trust = fleetTrust(readCaPems(dir).join(''));
   const fleetCa = loadFleetCa(join(dir, 'ca'));
@@ -59,15 +63,21 @@ t.test('tail --state SIGKILLed mid-stream and restarted: sent = opened, 0 lost, 
   await exited(first);
   const atKill = { opened: opened.length, sealed: sealed.length };
   await until(() => sealed.length >= atKill.sealed + 100, 30_000, '100 more messages sent while the consumer is down');
-  await tail();
+  const second = await tail();
   await until(() => opened.length >= atKill.opened + 100, 30_000, 'the restarted consumer opening');
   await sim.stop(5000);
   const sent = new Set(sealed);
   await until(() => new Set(opened).size >= sent.size, 30_000, `every sent message opened (${sent.size})`).catch(() => undefined);
+  second.child.kill('SIGTERM');
+  t.equal((await exited(second.child)).code, 0, 'the restarted tail exits 0 on SIGTERM');
+  const stats = JSON.parse(/tail: stats (.*)/.exec(second.stderr())?.[1] ?? '{}') as Record<string, number>;
   const unique = new Set(opened);
   const lost = [...sent].filter((k) => !unique.has(k));
-  t.comment(`killed with ${atKill.opened} opened / ${atKill.sealed} sent; ${sent.size} sent, ${unique.size} opened, ${opened.length - unique.size} opened twice, ${lost.length} lost`);
+  t.comment(`killed with ${atKill.opened} opened / ${atKill.sealed} sent; ${sent.size} sent, ${unique.size} opened, ${opened.length - unique.size} opened twice, ${lost.length} lost; restarted tail: ${JSON.stringify(stats)}`);
   t.equal(lost.length, 0, 'lost = 0');
   t.equal(unique.size, sent.size, 'sent = opened');
   t.equal(opened.length - unique.size, 0, 'no message opened twice across the restart');
+  t.equal(stats.undecryptable, 0, 'undecryptable = 0 (the restarted tail)');
+  t.equal(stats.held, 0, 'nothing left held');
+  t.ok(Number.isSafeInteger(stats.duplicate), `redeliveries counted as duplicates, not opened: ${stats.duplicate}`);
 });
