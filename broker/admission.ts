@@ -84,7 +84,7 @@ export function connectAdmission(limits: AdmissionLimits, admit: (socket: Socket
       inProgress++;
       admitted++;
       handshaking.add(socket);
-      socket.once('close', closed);
+      socket.on('close', closed);
       admit(socket);
     }
     if (head > 1024 && head * 2 > queue.length) {

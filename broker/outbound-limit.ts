@@ -91,7 +91,7 @@ export function outboundLimiter(limits: OutboundLimits, onDrop: (client: Client,
     install(client) {
       (client as unknown as { waitForDrain: typeof boundedWaitForDrain }).waitForDrain = boundedWaitForDrain;
       // A session that ends while backlogged leaves no timer behind.
-      (client.conn as unknown as { once(e: 'close', l: () => void): void }).once('close', drainedOrClosed);
+      (client.conn as unknown as { on(e: 'close', l: () => void): void }).on('close', drainedOrClosed);
     },
     bufferedBytes() {
       let total = 0;
