@@ -64,16 +64,19 @@ export interface LinkFailure {
 }
 
 /** CONNACK return codes of MQTT 3.1.1 §3.2.2.3. */
+const SERVER_UNAVAILABLE = 3;
 const NOT_AUTHORIZED = 5;
 
 /**
  * Reads an error MQTT.js reported: a CONNACK refusal carries the return code (number), a TLS alert
  * or socket fault a Node error code (string). Revocation shows as CONNACK 5 (the broker's check) or,
- * with a CRL at the TLS layer, as a "certificate revoked" alert.
+ * with a CRL at the TLS layer, as a "certificate revoked" alert. CONNACK 3 is the broker's "try again"
+ * (docs/broker.md): its store is away or it is overloaded.
  */
 export function classifyLinkError(err: Error & { code?: unknown }): LinkFailure {
   const { code } = err;
   if (code === NOT_AUTHORIZED) return { code: 'SIM_DEVICE_REVOKED', terminal: true };
+  if (code === SERVER_UNAVAILABLE) return { code: 'SIM_BROKER_BUSY', terminal: false };
   if (typeof code === 'number' && code > 0) return { code: 'SIM_CONNECT_REFUSED', terminal: true };
   if (typeof code === 'string' && /CERTIFICATE_REVOKED/.test(code)) return { code: 'SIM_DEVICE_REVOKED', terminal: true };
   if (typeof code === 'string' && /CERTIFICATE_EXPIRED/.test(code)) return { code: 'SIM_CERT_EXPIRED', terminal: true };

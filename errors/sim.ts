@@ -12,6 +12,10 @@ export const simErrors = {
   },
   SIM_CONNECT_REFUSED: { status: 403, message: 'The broker refused the connection with a CONNACK code other than "not authorized"; the device stopped.' },
   SIM_CONNECT_FAILED: { status: 503, message: 'The connection to the broker failed or was lost; the device retries with backoff.' },
+  SIM_BROKER_BUSY: {
+    status: 503,
+    message: 'The broker answered CONNACK 3 (server unavailable: its store is away or it is overloaded); the device retries with backoff.',
+  },
   SIM_CERT_EXPIRED: { status: 403, message: 'The device certificate expired before it could be renewed; the device stopped.' },
   SIM_EST_FAILED: { status: 502, message: 'The EST server could not be reached or answered something the device does not understand.' },
   SIM_BUNDLE_INVALID: { status: 400, message: 'A device bundle directory lacks key.pem, cert.pem or chain.pem, or they do not belong together.' },

@@ -102,11 +102,12 @@ t.test('slots bound the work in flight', async (t) => {
   t.equal(peak, 2);
 });
 
-t.test('link failures: CONNACK 5 and a revoked-certificate alert stop the device; socket faults are retried', async (t) => {
+t.test('link failures: CONNACK 5 and a revoked-certificate alert stop the device; CONNACK 3 and socket faults are retried', async (t) => {
   const err = (code: unknown) => Object.assign(new Error('x'), { code });
   t.same(classifyLinkError(err(5)), { code: 'SIM_DEVICE_REVOKED', terminal: true });
   t.same(classifyLinkError(err('ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED')), { code: 'SIM_DEVICE_REVOKED', terminal: true });
   t.same(classifyLinkError(err(2)), { code: 'SIM_CONNECT_REFUSED', terminal: true });
+  t.same(classifyLinkError(err(3)), { code: 'SIM_BROKER_BUSY', terminal: false }, 'CONNACK 3 (server unavailable) is retried');
   t.same(classifyLinkError(err('ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED')), { code: 'SIM_CERT_EXPIRED', terminal: true });
   t.same(classifyLinkError(err('ECONNREFUSED')), { code: 'SIM_CONNECT_FAILED', terminal: false });
   t.same(classifyLinkError(err('ECONNRESET')), { code: 'SIM_CONNECT_FAILED', terminal: false });
