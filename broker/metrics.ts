@@ -23,6 +23,11 @@ export function createBrokerMetrics() {
     }),
     messagesIn: new Counter({ name: 'fleetkey_broker_messages_in_total', help: 'PUBLISH packets accepted from clients', registers: [registry] }),
     messagesOut: new Counter({ name: 'fleetkey_broker_messages_out_total', help: 'PUBLISH packets delivered to clients', registers: [registry] }),
+    sessionQueueDrops: new Counter({
+      name: 'fleetkey_broker_session_queue_dropped_total',
+      help: 'QoS 1 messages not queued for a persistent session because its queue was full (embedded broker, --max-session-queue)',
+      registers: [registry],
+    }),
     queueMisses: new Counter({
       name: 'fleetkey_broker_session_queue_misses_total',
       help: "QoS 1 messages sent to a persistent session that its queue no longer held (a duplicate of a message just sent from the queue, or one queued before its subscription); sent, not dropped",
@@ -111,3 +116,15 @@ export function loadMetrics(metrics: BrokerMetrics, load: LoadState): void {
 }
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>;
+
+/** Messages waiting in persistent sessions' queues on the embedded broker, read when scraped. */
+export function sessionQueueMetrics(metrics: BrokerMetrics, queued: () => number): void {
+  new Gauge({
+    name: 'fleetkey_broker_session_queued_messages',
+    help: 'QoS 1 messages waiting in persistent sessions\' queues (embedded broker; bounded per session by --max-session-queue)',
+    registers: [metrics.registry],
+    collect() {
+      this.set(queued());
+    },
+  });
+}

@@ -32,6 +32,8 @@ export interface BrokerOptions {
   readonly maxQueuedBytes: number;
   /** Seconds a client's full socket may go without draining before the client is dropped. Default 30. */
   readonly drainTimeoutSeconds: number;
+  /** QoS 1 messages a persistent session's queue may hold on the embedded broker; newer ones are not queued. Default 100,000. */
+  readonly maxSessionQueue: number;
   /** Unsent bytes over all clients above which new CONNECTs get CONNACK 3. Default 256 MiB. */
   readonly maxBufferedBytes: number;
   /** New TLS handshakes started per second, at most (connect admission). Default 1,000. */
@@ -47,7 +49,7 @@ export interface BrokerOptions {
 }
 
 /** The limits on memory and connect load (docs/operations.md, "Limits"). */
-export type BrokerLimits = Pick<BrokerOptions, 'maxQueuedMessages' | 'maxQueuedBytes' | 'drainTimeoutSeconds' | 'maxBufferedBytes'
+export type BrokerLimits = Pick<BrokerOptions, 'maxQueuedMessages' | 'maxQueuedBytes' | 'drainTimeoutSeconds' | 'maxSessionQueue' | 'maxBufferedBytes'
   | 'maxConnectRate' | 'maxHandshakes' | 'maxWaitingConnects' | 'connectWaitSeconds'>;
 
 export type BrokerOptionsInput = Pick<BrokerOptions, 'tls' | 'store' | 'logger'> & Partial<BrokerOptions>;
@@ -62,6 +64,7 @@ export const brokerDefaults = Object.freeze({
   maxQueuedMessages: 10_000,
   maxQueuedBytes: 16 * 1024 * 1024,
   drainTimeoutSeconds: 30,
+  maxSessionQueue: 100_000,
   maxBufferedBytes: 256 * 1024 * 1024,
   maxConnectRate: 1000,
   maxHandshakes: 64,
@@ -83,7 +86,7 @@ export function resolveBrokerOptions(input: BrokerOptionsInput): Readonly<Broker
   positiveInt('keepalive.max', opts.keepalive.max, opts.keepalive.min);
   positiveInt('maxInflightMessages', opts.maxInflightMessages);
   positiveInt('queueLimit', opts.queueLimit);
-  for (const name of ['maxQueuedMessages', 'maxQueuedBytes', 'drainTimeoutSeconds', 'maxBufferedBytes', 'maxConnectRate', 'maxHandshakes', 'maxWaitingConnects', 'connectWaitSeconds'] as const) {
+  for (const name of ['maxQueuedMessages', 'maxQueuedBytes', 'drainTimeoutSeconds', 'maxSessionQueue', 'maxBufferedBytes', 'maxConnectRate', 'maxHandshakes', 'maxWaitingConnects', 'connectWaitSeconds'] as const) {
     positiveInt(name, opts[name]);
   }
   return Object.freeze(opts);

@@ -9,9 +9,10 @@ import { confirmConnectUse } from '../store/succession.js';
 import { connectAdmission } from './admission.js';
 import { dedupeByRepeatOnly } from './delivery-dedupe.js';
 import { sendWithoutQueueEntry } from './session-queue.js';
+import { limitSessionQueues } from './session-queue-limit.js';
 import { answerCensus } from './census.js';
 import { securityHooks } from './hooks.js';
-import { createBrokerMetrics, loadMetrics, revocationMetrics, type BrokerMetrics } from './metrics.js';
+import { createBrokerMetrics, loadMetrics, revocationMetrics, sessionQueueMetrics, type BrokerMetrics } from './metrics.js';
 import { outboundLimiter } from './outbound-limit.js';
 import { resolveBrokerOptions, type BrokerOptionsInput, type BrokerTls } from './options.js';
 import { packetSizeLimit } from './packet-limit.js';
@@ -66,7 +67,15 @@ export async function createBroker(input: BrokerOptionsInput): Promise<FleetBrok
       confirmFirstUse: (deviceId, serial) => confirmConnectUse(opts.store, deviceId, serial, revocations.isRevoked, `device:${deviceId}`),
     }),
   });
-  sendWithoutQueueEntry((aedes as unknown as { persistence: unknown }).persistence, () => metrics.queueMisses.inc());
+  const persistence = (aedes as unknown as { persistence: unknown }).persistence;
+  sendWithoutQueueEntry(persistence, () => metrics.queueMisses.inc());
+  if (!opts.cluster) {
+    const queued = limitSessionQueues(persistence, opts.maxSessionQueue, {
+      dropped: () => metrics.sessionQueueDrops.inc(),
+      full: (clientId, length) => log.warn({ event: 'session-queue-full', clientId, queued: length, limit: opts.maxSessionQueue }, 'a persistent session\'s queue is full; newer messages are not queued for it'),
+    });
+    sessionQueueMetrics(metrics, queued);
+  }
   aedes.on('clientReady', (client) => {
     metrics.connects.inc();
     metrics.connected.set(sessions.size);

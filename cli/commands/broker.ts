@@ -10,6 +10,7 @@ export interface BrokerLimitCliOptions {
   maxQueuedMessages: number;
   maxQueuedBytes: number;
   drainTimeout: number;
+  maxSessionQueue: number;
   maxBufferedBytes: number;
   maxConnectRate: number;
   maxHandshakes: number;
@@ -23,6 +24,7 @@ export function addBrokerLimitOptions(cmd: Command): Command {
     .option('--max-queued-messages <n>', 'packets a client may have queued unsent before it is dropped', parseIntOption, d.maxQueuedMessages)
     .option('--max-queued-bytes <bytes>', 'bytes a client may have queued unsent before it is dropped', parseIntOption, d.maxQueuedBytes)
     .option('--drain-timeout <s>', 'seconds a client\'s full socket may go without draining before it is dropped', parseIntOption, d.drainTimeoutSeconds)
+    .option('--max-session-queue <n>', 'QoS 1 messages a persistent session may have queued (embedded store); newer ones are dropped', parseIntOption, d.maxSessionQueue)
     .option('--max-buffered-bytes <bytes>', 'unsent bytes over all clients above which CONNECTs get CONNACK 3', parseIntOption, d.maxBufferedBytes)
     .option('--max-connect-rate <n>', 'new TLS handshakes started per second, at most', parseIntOption, d.maxConnectRate)
     .option('--max-handshakes <n>', 'TLS handshakes in progress at once, at most', parseIntOption, d.maxHandshakes)
@@ -35,6 +37,7 @@ export function brokerLimits(opts: BrokerLimitCliOptions): BrokerLimits {
     maxQueuedMessages: opts.maxQueuedMessages,
     maxQueuedBytes: opts.maxQueuedBytes,
     drainTimeoutSeconds: opts.drainTimeout,
+    maxSessionQueue: opts.maxSessionQueue,
     maxBufferedBytes: opts.maxBufferedBytes,
     maxConnectRate: opts.maxConnectRate,
     maxHandshakes: opts.maxHandshakes,
