@@ -5,8 +5,9 @@
  * A restart is SIGKILL, then the same command again.
  */
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { CLI, firstLine, json, type Child } from '../fleet/children.js';
+import { freePort } from '../free-port.js';
 import { SOAK_PREFIX, type SoakSetup } from './setup.js';
 
 /** Warnings and errors the services logged, by `<service> <event>` (what to read after a run). */
@@ -49,14 +50,6 @@ export interface SoakServices {
   readonly provisioner: { url: string; tokenFile: string } | undefined;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
-}
 
 /** Resolves at the first TCP connection `port` accepts (ms since the Unix epoch). */
 async function listening(port: number, gaveUp: () => boolean): Promise<number> {

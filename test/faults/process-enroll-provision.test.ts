@@ -1,9 +1,8 @@
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { freePort } from '../helpers/redis.js';
 import { exited, runCli, spawnTs } from '../helpers/spawn-ts.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from './store-services-process.js';
@@ -14,14 +13,6 @@ import { enrollRig, killed, proveWorking, urlOf } from './enroll-process.js';
 // a registration whose answer was lost is resumed too. The rerun finishes every device, and every
 // bundle written holds a certificate the store recorded that works.
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 t.test('provision: rerun after a provisioner SIGKILL and a CLI SIGKILL finishes every device; lost bundles are fetched again', async (t) => {
   const rig = await enrollRig(t);

@@ -107,7 +107,8 @@ async function kill(child: ChildProcess | undefined): Promise<void> {
   await exited;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
