@@ -53,7 +53,7 @@ t.test('tail --state SIGKILLed mid-stream and restarted: sent = opened, 0 lost, 
   await recordBundles(store, bundles);
   const sealed: string[] = [];
   const observe = (e: SimEvent) => e.type === 'sealed' && sealed.push(`${e.deviceId}/${e.epoch}/${e.grant}/${e.seq}`);
-  const sim = createFleet({ brokerUrl: url, trust, devices: bundles.map(({ id, identity }) => ({ id, identity })), rate: 5, renew: false, backoff: { baseMs: 200, capMs: 2000 }, observe });
+  const sim = createFleet({ brokerUrl: url, trust, devices: bundles.map(({ id, identity }) => ({ id, identity })), rate: 2, renew: false, backoff: { baseMs: 200, capMs: 2000 }, observe });
   t.teardown(() => sim.stop(0));
   sim.start();
   t.ok(await sim.ready(40_000), `${DEVICES} devices connected and keyed`);
@@ -67,7 +67,8 @@ t.test('tail --state SIGKILLed mid-stream and restarted: sent = opened, 0 lost, 
   await until(() => opened.length >= atKill.opened + 100, 30_000, 'the restarted consumer opening');
   await sim.stop(5000);
   const sent = new Set(sealed);
-  await until(() => new Set(opened).size >= sent.size, 30_000, `every sent message opened (${sent.size})`).catch(() => undefined);
+  // The restarted consumer works through its queue; on a loaded machine that takes a while.
+  await until(() => new Set(opened).size >= sent.size, 60_000, `every sent message opened (${sent.size})`).catch(() => undefined);
   second.child.kill('SIGTERM');
   t.equal((await exited(second.child)).code, 0, 'the restarted tail exits 0 on SIGTERM');
   const stats = JSON.parse(/tail: stats (.*)/.exec(second.stderr())?.[1] ?? '{}') as Record<string, number>;
