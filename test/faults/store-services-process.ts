@@ -29,7 +29,8 @@ export function startService(t: Test, args: string[], env?: NodeJS.ProcessEnv): 
         // not JSON
       }
     });
-    void exited(child).then(({ code, signal }) => reject(new Error(`fleetkey ${args[0]} exited (${code ?? signal}): ${stderr}`)));
+    // With --json a CLI error is a JSON line on stdout, not stderr: both go into the message.
+    void exited(child).then(({ code, signal }) => reject(new Error(`fleetkey ${args[0]} exited (${code ?? signal}): ${stderr}${JSON.stringify(lines.slice(-3))}`)));
   });
   started.catch(() => undefined);
   return { child, lines, started, stderr: () => stderr, events: (event) => lines.filter((l) => l.event === event) };
