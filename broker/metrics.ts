@@ -53,24 +53,27 @@ export function createBrokerMetrics() {
   };
 }
 
-/** Gauges of the revocation cache, read when scraped (nothing on the CONNECT path). */
-export function revocationMetrics(metrics: BrokerMetrics, revocations: RevocationState): void {
-  const registers = [metrics.registry];
-  new Gauge({
-    name: 'fleetkey_broker_revocations_fresh', help: '1 when every revocation is known (CONNECTs are checked), 0 while the store is unreachable or behind (CONNECTs get CONNACK 3)', registers,
-    collect() { this.set(revocations.isFresh() ? 1 : 0); },
-  });
-  new Gauge({
-    name: 'fleetkey_broker_revocations_applied_seq', help: 'The store revocation sequence this broker has applied', registers,
-    collect() { this.set(revocations.appliedSeq); },
-  });
+/** A gauge that reads `value` when scraped. */
+function scrapedGauge(metrics: BrokerMetrics, name: string, help: string, value: () => number): void {
+  new Gauge({ name, help, registers: [metrics.registry], collect() { this.set(value()); } });
+}
+
+/** A counter that reads its total from `value` when scraped (the count is kept elsewhere). */
+function scrapedCounter(metrics: BrokerMetrics, name: string, help: string, value: () => number): void {
   new Counter({
-    name: 'fleetkey_broker_revocation_reloads_total', help: 'Times the revoked set was read again after the cache was stale', registers,
+    name, help, registers: [metrics.registry],
     collect() {
       this.reset();
-      this.inc(revocations.reloads);
+      this.inc(value());
     },
   });
+}
+
+/** Gauges of the revocation cache, read when scraped (nothing on the CONNECT path). */
+export function revocationMetrics(metrics: BrokerMetrics, revocations: RevocationState): void {
+  scrapedGauge(metrics, 'fleetkey_broker_revocations_fresh', '1 when every revocation is known (CONNECTs are checked), 0 while the store is unreachable or behind (CONNECTs get CONNACK 3)', () => (revocations.isFresh() ? 1 : 0));
+  scrapedGauge(metrics, 'fleetkey_broker_revocations_applied_seq', 'The store revocation sequence this broker has applied', () => revocations.appliedSeq);
+  scrapedCounter(metrics, 'fleetkey_broker_revocation_reloads_total', 'Times the revoked set was read again after the cache was stale', () => revocations.reloads);
 }
 
 /** What the load gauges read at scrape time (broker/outbound-limit.ts, broker/admission.ts). */
@@ -85,46 +88,17 @@ export interface LoadState {
 
 /** Gauges of outbound buffers and connect admission, read when scraped. */
 export function loadMetrics(metrics: BrokerMetrics, load: LoadState): void {
-  const registers = [metrics.registry];
-  new Gauge({
-    name: 'fleetkey_broker_outbound_buffered_bytes', help: 'Bytes held unsent for clients whose sockets are full', registers,
-    collect() { this.set(load.bufferedBytes()); },
-  });
-  new Gauge({
-    name: 'fleetkey_broker_outbound_backlogged_clients', help: 'Clients whose sockets are full (waiting to drain)', registers,
-    collect() { this.set(load.backlogged()); },
-  });
-  new Gauge({
-    name: 'fleetkey_broker_overloaded', help: '1 while unsent bytes are over the cap (new CONNECTs get CONNACK 3)', registers,
-    collect() { this.set(load.overloaded() ? 1 : 0); },
-  });
-  new Gauge({
-    name: 'fleetkey_broker_connects_waiting', help: 'TCP connections waiting for connect admission (their TLS handshake not started)', registers,
-    collect() { this.set(load.waiting); },
-  });
-  new Gauge({
-    name: 'fleetkey_broker_handshakes_in_progress', help: 'TLS handshakes under way', registers,
-    collect() { this.set(load.inProgress); },
-  });
-  new Counter({
-    name: 'fleetkey_broker_connects_admitted_total', help: 'TCP connections admitted to a TLS handshake', registers,
-    collect() {
-      this.reset();
-      this.inc(load.admitted);
-    },
-  });
+  scrapedGauge(metrics, 'fleetkey_broker_outbound_buffered_bytes', 'Bytes held unsent for clients whose sockets are full', () => load.bufferedBytes());
+  scrapedGauge(metrics, 'fleetkey_broker_outbound_backlogged_clients', 'Clients whose sockets are full (waiting to drain)', () => load.backlogged());
+  scrapedGauge(metrics, 'fleetkey_broker_overloaded', '1 while unsent bytes are over the cap (new CONNECTs get CONNACK 3)', () => (load.overloaded() ? 1 : 0));
+  scrapedGauge(metrics, 'fleetkey_broker_connects_waiting', 'TCP connections waiting for connect admission (their TLS handshake not started)', () => load.waiting);
+  scrapedGauge(metrics, 'fleetkey_broker_handshakes_in_progress', 'TLS handshakes under way', () => load.inProgress);
+  scrapedCounter(metrics, 'fleetkey_broker_connects_admitted_total', 'TCP connections admitted to a TLS handshake', () => load.admitted);
 }
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>;
 
 /** Messages waiting in persistent sessions' queues on the embedded broker, read when scraped. */
 export function sessionQueueMetrics(metrics: BrokerMetrics, queued: () => number): void {
-  new Gauge({
-    name: 'fleetkey_broker_session_queued_messages',
-    help: 'QoS 1 messages waiting in persistent sessions\' queues (embedded broker; bounded per session by --max-session-queue)',
-    registers: [metrics.registry],
-    collect() {
-      this.set(queued());
-    },
-  });
+  scrapedGauge(metrics, 'fleetkey_broker_session_queued_messages', 'QoS 1 messages waiting in persistent sessions\' queues (embedded broker; bounded per session by --max-session-queue)', queued);
 }

@@ -2,7 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { FleetkeyError, isFleetkeyError } from '../errors/index.js';
-import { brokerNotReachedYet } from '../kdc/broker-wait.js';
+import { brokerNotReachedYet, brokerWaitLog } from '../kdc/broker-wait.js';
 import { ConsumerKeyring } from '../protocol/consumer-keyring.js';
 import type { EnvelopeHeader } from '../protocol/envelope.js';
 import { verifyGrant } from '../protocol/grant-verify.js';
@@ -151,7 +151,7 @@ export async function createConsumer(input: ConsumerOptionsInput, onMessage?: (m
   });
 
   try {
-    await connected(client, log);
+    await connected(client, log, opts.broker.url);
     await subscribe(client, serviceTopics.rekey(opts.clientId), 1);
     const granted = new Promise<void>((resolve) => (firstGrant = resolve));
     request();
@@ -191,10 +191,9 @@ function connect(opts: Readonly<ConsumerOptions>): MqttClient {
  * cases as the KDC's, kdc/broker-wait.ts) MQTT.js tries again every second and this waits, logging
  * `broker-waiting` (then every 30 s) and `broker-reached`; a refusal for good rejects.
  */
-function connected(client: MqttClient, log: Logger): Promise<void> {
-  const started = Date.now();
+function connected(client: MqttClient, log: Logger, url: string): Promise<void> {
+  const wait = brokerWaitLog(log, url);
   let failures = 0;
-  let loggedAt = 0;
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => {
       const refusal = new FleetkeyError('KDC_BROKER_UNAVAILABLE', err.message, { cause: err });
@@ -204,10 +203,7 @@ function connected(client: MqttClient, log: Logger): Promise<void> {
         return;
       }
       failures++;
-      if (loggedAt === 0 || Date.now() - loggedAt >= 30_000) {
-        loggedAt = Date.now();
-        log.warn({ event: 'broker-waiting', attempt: failures, waitedMs: Date.now() - started, error: err.message }, 'waiting for the broker');
-      }
+      wait.failed(failures, err.message);
     };
     const closed = () => fail(new Error('connection closed before CONNACK'));
     // Only our own listeners: MQTT.js reconnects from a 'close' listener of its own.
@@ -220,7 +216,7 @@ function connected(client: MqttClient, log: Logger): Promise<void> {
     client.on('close', closed);
     client.once('connect', () => {
       stop();
-      if (failures > 0) log.info({ event: 'broker-reached', attempts: failures + 1, waitedMs: Date.now() - started }, 'broker reached');
+      wait.reached(failures + 1);
       resolve();
     });
   });

@@ -33,22 +33,37 @@ export function brokerRetryDelay(attempt: number, random: () => number = Math.ra
  * every 30 s, `broker-reached` once a wait is over; `onRetry` counts each failed attempt.
  */
 export async function untilBrokerAnswers<T>(log: Logger, url: string, connect: () => Promise<T>, onRetry: () => void = () => undefined): Promise<T> {
-  const started = Date.now();
-  let loggedAt = 0;
+  const wait = brokerWaitLog(log, url);
   for (let attempt = 1; ; attempt++) {
     try {
       const result = await connect();
-      if (attempt > 1) log.info({ event: 'broker-reached', broker: url, attempts: attempt, waitedMs: Date.now() - started }, `broker reached after ${attempt} attempts`);
+      wait.reached(attempt);
       return result;
     } catch (err) {
       if (!brokerNotReachedYet(err)) throw err;
       onRetry();
       const delay = brokerRetryDelay(attempt);
-      if (loggedAt === 0 || Date.now() - loggedAt >= LOG_EVERY_MS) {
-        loggedAt = Date.now();
-        log.warn({ event: 'broker-waiting', broker: url, attempt, retryInMs: delay, waitedMs: Date.now() - started, error: (err as FleetkeyError).detail }, `waiting for the broker (attempt ${attempt})`);
-      }
+      wait.failed(attempt, (err as FleetkeyError).detail, delay);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
+}
+
+/**
+ * The log lines of one wait for a broker, for the KDC and the consumer alike: `broker-waiting` at the
+ * first failed attempt and then every 30 s, `broker-reached` when an attempt after a failure succeeds.
+ */
+export function brokerWaitLog(log: Logger, url: string): { failed(attempt: number, error: string | undefined, retryInMs?: number): void; reached(attempt: number): void } {
+  const started = Date.now();
+  let loggedAt = 0;
+  return {
+    failed(attempt, error, retryInMs) {
+      if (loggedAt !== 0 && Date.now() - loggedAt < LOG_EVERY_MS) return;
+      loggedAt = Date.now();
+      log.warn({ event: 'broker-waiting', broker: url, attempt, ...(retryInMs === undefined ? {} : { retryInMs }), waitedMs: Date.now() - started, error }, `waiting for the broker (attempt ${attempt})`);
+    },
+    reached(attempt) {
+      if (attempt > 1) log.info({ event: 'broker-reached', broker: url, attempts: attempt, waitedMs: Date.now() - started }, `broker reached after ${attempt} attempts`);
+    },
+  };
 }
